@@ -1,0 +1,128 @@
+//! Pool settings, their defaults and their validation.
+
+use crate::error::Error;
+use std::time::Duration;
+
+/// The pool's settings. Start from [`Config::default`] (or use
+/// [`Pool::builder`](crate::Pool::builder)) and change what you need; every
+/// value is checked when the pool is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Live connections in the whole pool, idle and lent, counting dials in
+    /// progress. Default 100.
+    pub max_conns: usize,
+    /// Live connections per domain (also the capacity of each domain's idle
+    /// queue). Default 10.
+    pub max_conns_per_domain: usize,
+    /// How long `get` waits for a connection when both limits are reached.
+    /// Default 5 s.
+    pub wait_timeout: Duration,
+    /// How long one dial (the connector's `connect`) may take. Default 10 s.
+    pub connect_timeout: Duration,
+    /// An idle connection unused for longer is closed instead of lent.
+    /// Default 60 s.
+    pub idle_timeout: Duration,
+    /// A connection older than this is closed instead of lent or returned.
+    /// Default 300 s.
+    pub max_lifetime: Duration,
+    /// A connection with more errors than this (see
+    /// [`Pooled::mark_error`](crate::Pooled::mark_error)) is closed.
+    /// Default 10.
+    pub max_errors: u8,
+    /// The port dialed for a domain key without one (`"example.com"` →
+    /// 443; `"example.com:8443"` names its own). Default 443.
+    pub default_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_conns: 100,
+            max_conns_per_domain: 10,
+            wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_lifetime: Duration::from_secs(300),
+            max_errors: 10,
+            default_port: 443,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the first bad setting: a zero
+    /// capacity, a zero duration or a zero port.
+    pub fn validate(&self) -> Result<(), Error> {
+        fn nonzero(key: &str, n: usize) -> Result<(), Error> {
+            if n == 0 {
+                return Err(Error::invalid_config(key, n, "must be at least 1"));
+            }
+            Ok(())
+        }
+        fn positive(key: &str, d: Duration) -> Result<(), Error> {
+            if d.is_zero() {
+                return Err(Error::invalid_config(key, "0s", "must be longer than zero"));
+            }
+            Ok(())
+        }
+        nonzero("max_conns", self.max_conns)?;
+        nonzero("max_conns_per_domain", self.max_conns_per_domain)?;
+        positive("wait_timeout", self.wait_timeout)?;
+        positive("connect_timeout", self.connect_timeout)?;
+        positive("idle_timeout", self.idle_timeout)?;
+        positive("max_lifetime", self.max_lifetime)?;
+        if self.default_port == 0 {
+            return Err(Error::invalid_config(
+                "default_port",
+                0,
+                "must be a port number from 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.max_conns, 100);
+        assert_eq!(c.max_conns_per_domain, 10);
+        assert_eq!(c.wait_timeout, Duration::from_secs(5));
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_lifetime, Duration::from_secs(300));
+        assert_eq!(c.max_errors, 10);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn each_zero_value_is_named() {
+        type Set = fn(&mut Config);
+        let cases: [(&str, Set); 7] = [
+            ("max_conns", |c| c.max_conns = 0),
+            ("max_conns_per_domain", |c| c.max_conns_per_domain = 0),
+            ("wait_timeout", |c| c.wait_timeout = Duration::ZERO),
+            ("connect_timeout", |c| c.connect_timeout = Duration::ZERO),
+            ("idle_timeout", |c| c.idle_timeout = Duration::ZERO),
+            ("max_lifetime", |c| c.max_lifetime = Duration::ZERO),
+            ("default_port", |c| c.default_port = 0),
+        ];
+        for (key, set) in cases {
+            let mut c = Config::default();
+            set(&mut c);
+            match c.validate() {
+                Err(Error::InvalidConfig { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+    }
+}

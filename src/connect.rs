@@ -1,0 +1,119 @@
+//! The `Connect` trait: how the pool makes, checks and closes connections.
+
+use crate::error::Error;
+use std::{fmt, future::Future, net::SocketAddr, sync::Arc};
+
+/// Where a connection goes: the domain it serves (the TLS server name) and
+/// the IP address it is dialed to. The pool picks the address from the
+/// domain's list; a connector never resolves names itself.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    domain: Arc<str>,
+    addr: SocketAddr,
+}
+
+impl Target {
+    /// A target for `domain` at `addr`.
+    pub fn new(domain: Arc<str>, addr: SocketAddr) -> Target {
+        Target { domain, addr }
+    }
+
+    /// The domain (host name, without port): what SNI and certificate
+    /// verification use.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The domain as a shared string.
+    pub fn domain_arc(&self) -> &Arc<str> {
+        &self.domain
+    }
+
+    /// The IP address and port to dial.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.domain, self.addr)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.domain, self.addr)
+    }
+}
+
+/// Makes connections for the pool.
+///
+/// The pool calls [`connect`](Connect::connect) when a domain has no idle
+/// connection and capacity is free, [`is_open`](Connect::is_open) before
+/// lending an idle connection, and [`close`](Connect::close) when it retires
+/// one. The pool itself knows nothing of sockets: TLS and HTTP connectors
+/// implement this trait, and so do the dummy connectors of the tests, benches
+/// and loom models.
+///
+/// # Examples
+///
+/// ```
+/// use hotpool::{Connect, Error, Target};
+///
+/// struct Echo;
+///
+/// impl Connect for Echo {
+///     type Conn = String;
+///     async fn connect(&self, target: &Target) -> Result<String, Error> {
+///         Ok(format!("connection to {target}"))
+///     }
+/// }
+/// ```
+pub trait Connect: Send + Sync + 'static {
+    /// The connection type the pool lends out.
+    type Conn: Send + 'static;
+
+    /// Establishes a connection to `target`. Report failures with
+    /// [`Error::connect`]; the pool adds the target to the error and enforces
+    /// its own `connect_timeout` around this future.
+    ///
+    /// # Cancel safety
+    ///
+    /// The pool drops this future if the caller's `get` is dropped; whatever
+    /// the future owns at that point must clean up on drop.
+    fn connect(&self, target: &Target) -> impl Future<Output = Result<Self::Conn, Error>> + Send;
+
+    /// Whether an idle connection is still usable (for example, the peer has
+    /// not closed it). Called before every lend of an idle connection, so it
+    /// must be cheap and must not block. Defaults to `true`.
+    fn is_open(&self, conn: &Self::Conn) -> bool {
+        let _ = conn;
+        true
+    }
+
+    /// Retires a connection. Defaults to dropping it; a TLS connector may
+    /// send a close_notify first. Must not block.
+    fn close(&self, conn: Self::Conn) {
+        drop(conn);
+    }
+}
+
+/// The object-safe part of [`Connect`] that the pool's type-erased core
+/// (shared with [`Pooled`](crate::Pooled), which names only the connection
+/// type) needs.
+pub(crate) trait Driver<T>: Send + Sync + 'static {
+    fn is_open(&self, conn: &T) -> bool;
+    fn close(&self, conn: T);
+}
+
+impl<C: Connect> Driver<C::Conn> for C {
+    #[inline]
+    fn is_open(&self, conn: &C::Conn) -> bool {
+        Connect::is_open(self, conn)
+    }
+
+    fn close(&self, conn: C::Conn) {
+        Connect::close(self, conn)
+    }
+}

@@ -1,0 +1,1124 @@
+//! The private engine behind [`Pool`](crate::Pool): domains, their idle
+//! queues and capacity counters, the hot get/put, waiting and closing.
+//!
+//! The engine is generic over the connection type `T` only; the typed
+//! connector lives in `Pool<C>`, which dials, and is reached here through the
+//! object-safe [`Driver`] for `is_open` and `close`.
+//!
+//! # The protocol
+//!
+//! **Ownership.** A connection lives in a boxed [`Slot`]. An idle slot is
+//! owned by its domain's idle queue; a lent slot by its [`Pooled`] guard.
+//! The queue's push (release) and pop (acquire) hand the slot over, so the
+//! connection itself needs no further synchronization.
+//!
+//! **Capacity.** `Domain::live` and `Shared::live` count live connections plus
+//! dials in progress. A dial first reserves one unit of each by CAS (never
+//! past the limits), and the unit is released when the connection closes or
+//! the dial fails — through the RAII [`Reservation`], so a dropped `get`
+//! future releases it too.
+//!
+//! **Waking.** A task that finds no idle connection and no capacity registers
+//! a listener on the domain's `Event` (and on the pool's `Event` if the pool
+//! limit blocked it), increments the matching waiter count, issues a SeqCst
+//! fence and checks again before sleeping. Whoever makes something available
+//! — a put pushing to the queue, a close releasing capacity, a sweep
+//! re-queueing — does it first, then a SeqCst fence, then reads the waiter
+//! count and notifies only if it is non-zero (`notify` takes the event's
+//! internal lock even when nobody listens). The two fences order the two
+//! sides as in Dekker's algorithm: either the waiter's re-check sees the
+//! connection or capacity, or the notifier sees the waiter count and the
+//! listener registered before it.
+//!
+//! **Closing.** `close()` sets `closed`, fences, drains every queue and wakes
+//! everyone. A put pushes, fences, then reads `closed`: if set, it drains the
+//! queue itself, so a connection pushed concurrently with `close()` cannot
+//! stay idle in a closed pool.
+//!
+//! # Orderings
+//!
+//! | operation | ordering | pairs with |
+//! |---|---|---|
+//! | state word CAS/stores (get, put, `mark_error`) | Relaxed | nothing: the queue transfers ownership; snapshots only need *a* value |
+//! | `live` reserve CAS / release `fetch_sub` | SeqCst | each other (the counter's modification order); the fences below for waking |
+//! | waiter count `fetch_add` + `fence(SeqCst)` | SeqCst | the notifier's `fence(SeqCst)` + waiter-count load (Dekker) |
+//! | notifier's waiter-count load | Acquire | the waiter's `fetch_add` (release part): the listener inserted before it is visible to `notify` |
+//! | `closed` store + fence / load after fence | SeqCst / Acquire | put's post-push fence (Dekker); waiters re-check it after registering |
+
+use crate::{
+    clock::Ticker,
+    config::Config,
+    connect::{Driver, Target},
+    error::Error,
+    state,
+    stats::DomainStats,
+    sync::{
+        fence, lock,
+        unmodeled::{self, Counter},
+        Arc, AtomicBool, AtomicU64, AtomicUsize, IdleQueue, Mutex, Ordering, StdArc, SwapCell,
+    },
+};
+use crossbeam_utils::CachePadded;
+use event_listener::{Event, EventListener};
+use std::{
+    future::Future,
+    hash::BuildHasher,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+/// Number of domain-map shards (a power of two). A new domain copies one
+/// shard's table, not the whole map.
+const SHARDS: usize = if cfg!(loom) { 2 } else { 64 };
+
+// ---------------------------------------------------------------------------
+// Settings
+
+/// Run-time settings, as atomics so the hot path reads them without a lock.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    max_conns: unmodeled::AtomicUsize,
+    max_per_domain: unmodeled::AtomicUsize,
+    wait_timeout_ns: unmodeled::AtomicU64,
+    connect_timeout_ns: unmodeled::AtomicU64,
+    idle_ticks: unmodeled::AtomicU64,
+    lifetime_ticks: unmodeled::AtomicU64,
+    max_errors: unmodeled::AtomicU64,
+    default_port: u16,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Settings {
+    fn new(c: &Config) -> Settings {
+        Settings {
+            max_conns: c.max_conns.into(),
+            max_per_domain: c.max_conns_per_domain.into(),
+            wait_timeout_ns: nanos(c.wait_timeout).into(),
+            connect_timeout_ns: nanos(c.connect_timeout).into(),
+            idle_ticks: state::ticks_from(c.idle_timeout).into(),
+            lifetime_ticks: state::ticks_from(c.max_lifetime).into(),
+            max_errors: u64::from(c.max_errors).into(),
+            default_port: c.default_port,
+        }
+    }
+
+    pub(crate) fn wait_timeout(&self) -> Duration {
+        Duration::from_nanos(self.wait_timeout_ns.load(unmodeled::Ordering::Relaxed))
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_nanos(self.connect_timeout_ns.load(unmodeled::Ordering::Relaxed))
+    }
+
+    #[inline]
+    fn get_usize(a: &unmodeled::AtomicUsize) -> usize {
+        a.load(unmodeled::Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn get_u64(a: &unmodeled::AtomicU64) -> u64 {
+        a.load(unmodeled::Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+/// Why a connection was closed (traced, and decides which counter moves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    PeerClosed,
+    IdleExpired,
+    LifetimeExpired,
+    TooManyErrors,
+    AddressRetired,
+    Discarded,
+    QueueFull,
+    PoolClosed,
+    Evicted,
+    DoubleLend,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::PeerClosed => "closed by peer",
+            Reason::IdleExpired => "idle timeout",
+            Reason::LifetimeExpired => "max lifetime",
+            Reason::TooManyErrors => "too many errors",
+            Reason::AddressRetired => "address retired",
+            Reason::Discarded => "discarded",
+            Reason::QueueFull => "idle queue full",
+            Reason::PoolClosed => "pool closed",
+            Reason::Evicted => "evicted for another domain",
+            Reason::DoubleLend => "state word out of sync (double lend)",
+        }
+    }
+}
+
+/// One address of a domain. Connections keep a reference so that retiring
+/// the address (it left the domain's list) reaches them with one load.
+#[derive(Debug)]
+pub(crate) struct Addr {
+    pub(crate) addr: SocketAddr,
+    retired: unmodeled::AtomicBool,
+}
+
+impl Addr {
+    fn new(addr: SocketAddr) -> Arc<Addr> {
+        Arc::new(Addr {
+            addr,
+            retired: unmodeled::AtomicBool::new(false),
+        })
+    }
+
+    #[inline]
+    fn is_retired(&self) -> bool {
+        self.retired.load(unmodeled::Ordering::Relaxed)
+    }
+}
+
+/// Per-connection metadata, shared with snapshots.
+pub(crate) struct Meta {
+    /// The packed state word (see `state.rs`).
+    pub(crate) state: AtomicU64,
+    /// Lends from the idle queue (owner-written).
+    reuses: Counter,
+    /// Returns to the idle queue (owner-written).
+    recycled: Counter,
+    pub(crate) id: u64,
+    pub(crate) created: u64,
+    pub(crate) target: Target,
+    addr: Arc<Addr>,
+}
+
+/// A connection and what the pool knows about it.
+pub(crate) struct Slot<T: Send + 'static> {
+    pub(crate) conn: T,
+    pub(crate) meta: Arc<Meta>,
+    pub(crate) domain: Arc<Domain<T>>,
+}
+
+impl<T: Send + 'static> Slot<T> {
+    /// Whether the connection was lent from the idle queue at least once.
+    pub(crate) fn is_reused(&self) -> bool {
+        self.meta.reuses.get() > 0
+    }
+
+    /// Counts an error towards `max_errors` (saturating).
+    pub(crate) fn mark_error(&self) {
+        let w = self.meta.state.load(Ordering::Relaxed);
+        self.meta
+            .state
+            .store(state::with_error(w), Ordering::Relaxed);
+    }
+
+    pub(crate) fn errors(&self) -> u8 {
+        state::errors(self.meta.state.load(Ordering::Relaxed))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Domains
+
+/// Which limit stopped a reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    Domain,
+    Pool,
+}
+
+#[derive(Default)]
+struct Counters {
+    dials: Counter,
+    dial_failures: Counter,
+    waits: Counter,
+    wait_timeouts: Counter,
+    misses: Counter,
+    fresh: Counter,
+    discarded: Counter,
+    created: Counter,
+    closed: Counter,
+    detached: Counter,
+}
+
+/// The live connections of a domain (for snapshots) and the hot-path
+/// counters of connections already closed.
+#[derive(Default)]
+struct Registry {
+    metas: Vec<Arc<Meta>>,
+    reuses: u64,
+    recycled: u64,
+}
+
+/// One domain (pool key): its idle queue, capacity and waiters.
+pub(crate) struct Domain<T: Send + 'static> {
+    key: StdArc<str>,
+    host: StdArc<str>,
+    port: u16,
+    hash: u64,
+    idle: IdleQueue<Box<Slot<T>>>,
+    waiters: CachePadded<AtomicUsize>,
+    event: Event,
+    live: CachePadded<AtomicUsize>,
+    ips: SwapCell<Vec<Arc<Addr>>>,
+    ips_update: Mutex<()>,
+    rr: unmodeled::AtomicUsize,
+    registry: Mutex<Registry>,
+    counters: Counters,
+    pub(crate) pool: Arc<Shared<T>>,
+}
+
+/// Splits a pool key into host and port: `"example.com"`, `"example.com:8443"`,
+/// `"[2001:db8::1]:443"`.
+fn split_key(key: &str, default_port: u16) -> (StdArc<str>, u16) {
+    if let Some(rest) = key.strip_prefix('[') {
+        if let Some((host, tail)) = rest.split_once(']') {
+            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host.into(), port.unwrap_or(default_port));
+        }
+    }
+    match key.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host.into(), p),
+            Err(_) => (key.into(), default_port),
+        },
+        _ => (key.into(), default_port),
+    }
+}
+
+impl<T: Send + 'static> Domain<T> {
+    fn new(pool: &Arc<Shared<T>>, key: &str, hash: u64) -> Domain<T> {
+        let (host, port) = split_key(key, pool.settings.default_port);
+        Domain {
+            key: key.into(),
+            host,
+            port,
+            hash,
+            idle: IdleQueue::new(Settings::get_usize(&pool.settings.max_per_domain)),
+            waiters: CachePadded::new(AtomicUsize::new(0)),
+            event: Event::new(),
+            live: CachePadded::new(AtomicUsize::new(0)),
+            ips: SwapCell::new(Vec::new()),
+            ips_update: Mutex::new(()),
+            rr: unmodeled::AtomicUsize::new(0),
+            registry: Mutex::new(Registry::default()),
+            counters: Counters::default(),
+            pool: pool.clone(),
+        }
+    }
+
+    /// The pool key.
+    pub(crate) fn key(&self) -> &StdArc<str> {
+        &self.key
+    }
+
+    // --- the hot path -----------------------------------------------------
+
+    /// Pops idle connections until one is fit to lend; closes the unfit.
+    #[inline]
+    pub(crate) fn pop_idle(&self) -> Option<Box<Slot<T>>> {
+        let pool = &*self.pool;
+        let mut now = None;
+        while let Some(slot) = self.idle.pop() {
+            let now = *now.get_or_insert_with(|| pool.ticker.now());
+            let word = slot.meta.state.load(Ordering::Relaxed);
+            match self.unfit_to_lend(&slot, word, now) {
+                None => {
+                    // We own the slot (the pop transferred it); the store
+                    // records the lend for snapshots and for put's CAS.
+                    slot.meta
+                        .state
+                        .store(state::with_in_use(word, true), Ordering::Relaxed);
+                    slot.meta.reuses.inc_owned();
+                    return Some(slot);
+                }
+                Some(reason) => Self::close_slot(slot, reason),
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn unfit_to_lend(&self, slot: &Slot<T>, word: u64, now: u64) -> Option<Reason> {
+        let s = &self.pool.settings;
+        if state::in_use(word) {
+            return Some(Reason::DoubleLend);
+        }
+        if u64::from(state::errors(word)) > Settings::get_u64(&s.max_errors) {
+            return Some(Reason::TooManyErrors);
+        }
+        if now.saturating_sub(state::last_used(word)) > Settings::get_u64(&s.idle_ticks) {
+            return Some(Reason::IdleExpired);
+        }
+        if now.saturating_sub(slot.meta.created) > Settings::get_u64(&s.lifetime_ticks) {
+            return Some(Reason::LifetimeExpired);
+        }
+        if slot.meta.addr.is_retired() {
+            return Some(Reason::AddressRetired);
+        }
+        if !self.pool.driver.is_open(&slot.conn) {
+            return Some(Reason::PeerClosed);
+        }
+        None
+    }
+
+    /// The put: return a lent connection (the guard's `Drop`).
+    #[inline]
+    pub(crate) fn put(slot: Box<Slot<T>>) {
+        // Keep the domain alive past the push: once pushed, the slot (and
+        // its reference) may be popped and closed by another thread.
+        let domain = slot.domain.clone();
+        let pool = &*domain.pool;
+        let now = pool.ticker.now();
+        let word = slot.meta.state.load(Ordering::Relaxed);
+        if let Some(reason) = domain.unfit_to_return(&slot, word, now) {
+            domain.counters.discarded.inc();
+            return Self::close_slot(slot, reason);
+        }
+        let returned = state::with_last_used(state::with_in_use(word, false), now);
+        if slot
+            .meta
+            .state
+            .compare_exchange(word, returned, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            domain.counters.discarded.inc();
+            return Self::close_slot(slot, Reason::DoubleLend);
+        }
+        slot.meta.recycled.inc_owned();
+        if let Err(slot) = domain.idle.push(slot) {
+            slot.meta.recycled.dec_owned();
+            domain.counters.discarded.inc();
+            return Self::close_slot(slot, Reason::QueueFull);
+        }
+        // Dekker with the waiter's fetch_add + fence (see module docs).
+        fence(Ordering::SeqCst);
+        if domain.waiters.load(Ordering::Acquire) != 0 {
+            domain.event.notify(usize::MAX);
+        }
+        if pool.closed.load(Ordering::Acquire) {
+            domain.drain(Reason::PoolClosed);
+        }
+    }
+
+    #[inline]
+    fn unfit_to_return(&self, slot: &Slot<T>, word: u64, now: u64) -> Option<Reason> {
+        let s = &self.pool.settings;
+        if !state::in_use(word) {
+            return Some(Reason::DoubleLend);
+        }
+        if self.pool.closed.load(Ordering::Relaxed) {
+            return Some(Reason::PoolClosed);
+        }
+        if u64::from(state::errors(word)) > Settings::get_u64(&s.max_errors) {
+            return Some(Reason::TooManyErrors);
+        }
+        if now.saturating_sub(slot.meta.created) > Settings::get_u64(&s.lifetime_ticks) {
+            return Some(Reason::LifetimeExpired);
+        }
+        if slot.meta.addr.is_retired() {
+            return Some(Reason::AddressRetired);
+        }
+        None
+    }
+
+    // --- closing ------------------------------------------------------------
+
+    /// Closes a connection: unregister, close through the connector, release
+    /// its capacity (waking waiters).
+    pub(crate) fn close_slot(slot: Box<Slot<T>>, reason: Reason) {
+        let Slot { conn, meta, domain } = *slot;
+        domain.unregister(&meta);
+        domain.counters.closed.inc();
+        if reason == Reason::DoubleLend {
+            tracing::error!(domain = %domain.key, id = meta.id, "hotpool: {}", reason.as_str());
+        } else {
+            tracing::debug!(domain = %domain.key, addr = %meta.target.addr(), id = meta.id, reason = reason.as_str(), "hotpool: closing connection");
+        }
+        domain.pool.driver.close(conn);
+        domain.release();
+    }
+
+    /// Takes the connection out of the pool for good.
+    pub(crate) fn detach(slot: Box<Slot<T>>) -> T {
+        let Slot { conn, meta, domain } = *slot;
+        domain.unregister(&meta);
+        domain.counters.detached.inc();
+        domain.release();
+        conn
+    }
+
+    /// Closes a lent connection instead of returning it.
+    pub(crate) fn discard(slot: Box<Slot<T>>) {
+        slot.domain.counters.discarded.inc();
+        Self::close_slot(slot, Reason::Discarded);
+    }
+
+    fn unregister(&self, meta: &Arc<Meta>) {
+        let mut reg = lock(&self.registry);
+        if let Some(i) = reg.metas.iter().position(|m| Arc::ptr_eq(m, meta)) {
+            reg.metas.swap_remove(i);
+        }
+        reg.reuses += meta.reuses.get();
+        reg.recycled += meta.recycled.get();
+    }
+
+    /// Gives back one unit of domain and pool capacity and wakes waiters.
+    fn release(&self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.pool.live.fetch_sub(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        self.pool.notify_waiters();
+    }
+
+    /// Wakes this domain's waiters, if there are any. Callers fence first.
+    fn notify_waiters(&self) {
+        if self.waiters.load(Ordering::Acquire) != 0 {
+            self.event.notify(usize::MAX);
+        }
+    }
+
+    /// Closes every idle connection.
+    pub(crate) fn drain(&self, reason: Reason) -> usize {
+        let mut n = 0;
+        while let Some(slot) = self.idle.pop() {
+            Self::close_slot(slot, reason);
+            n += 1;
+        }
+        n
+    }
+
+    /// One sweeper pass over the idle queue: take out the entries present at
+    /// the start, close the unfit ones, push the rest back, wake waiters.
+    /// Returns (kept, closed).
+    pub(crate) fn sweep(&self) -> (usize, usize) {
+        let now = self.pool.ticker.now();
+        let n = self.idle.len();
+        let mut keep = Vec::with_capacity(n);
+        let mut closed = 0;
+        for _ in 0..n {
+            let Some(slot) = self.idle.pop() else { break };
+            let word = slot.meta.state.load(Ordering::Relaxed);
+            match self.unfit_to_lend(&slot, word, now) {
+                None => keep.push(slot),
+                Some(reason) => {
+                    Self::close_slot(slot, reason);
+                    closed += 1;
+                }
+            }
+        }
+        let kept = keep.len();
+        for slot in keep {
+            if let Err(slot) = self.idle.push(slot) {
+                Self::close_slot(slot, Reason::QueueFull);
+                closed += 1;
+            }
+        }
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        if self.pool.closed.load(Ordering::Acquire) {
+            self.drain(Reason::PoolClosed);
+        }
+        (kept, closed)
+    }
+
+    // --- capacity -----------------------------------------------------------
+
+    /// Reserves one unit of domain capacity, then one of pool capacity.
+    pub(crate) fn try_reserve(this: &Arc<Self>) -> Result<Reservation<T>, Blocked> {
+        let pool = &*this.pool;
+        if !reserve(
+            &this.live,
+            Settings::get_usize(&pool.settings.max_per_domain),
+        ) {
+            return Err(Blocked::Domain);
+        }
+        if !reserve(&pool.live, Settings::get_usize(&pool.settings.max_conns)) {
+            // Undo the domain unit; someone may have seen it taken and gone
+            // to sleep, so this is a release like any other.
+            this.live.fetch_sub(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            this.notify_waiters();
+            return Err(Blocked::Pool);
+        }
+        Ok(Reservation {
+            domain: Some(this.clone()),
+        })
+    }
+
+    /// Turns a reservation into a live connection.
+    pub(crate) fn admit(
+        this: &Arc<Self>,
+        mut res: Reservation<T>,
+        conn: T,
+        addr: Arc<Addr>,
+        lent: bool,
+    ) -> Box<Slot<T>> {
+        let pool = &*this.pool;
+        let now = pool.ticker.now();
+        let meta = Arc::new(Meta {
+            state: AtomicU64::new(state::pack(state::State {
+                in_use: lent,
+                errors: 0,
+                last_used: now,
+            })),
+            reuses: Counter::default(),
+            recycled: Counter::default(),
+            id: pool.next_id.fetch_add(1, unmodeled::Ordering::Relaxed),
+            created: now,
+            target: Target::new(this.host.clone(), addr.addr),
+            addr,
+        });
+        lock(&this.registry).metas.push(meta.clone());
+        this.counters.created.inc();
+        if lent {
+            this.counters.fresh.inc();
+        }
+        res.domain = None; // the unit now belongs to the connection
+        Box::new(Slot {
+            conn,
+            meta,
+            domain: this.clone(),
+        })
+    }
+
+    // --- addresses -----------------------------------------------------------
+
+    /// The next address to dial, round-robin, skipping retired ones.
+    pub(crate) fn next_addr(&self) -> Option<Arc<Addr>> {
+        let ips = self.ips.load();
+        let n = ips.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.rr.fetch_add(1, unmodeled::Ordering::Relaxed);
+        (0..n)
+            .map(|i| &ips[(start + i) % n])
+            .find(|a| !a.is_retired())
+            .cloned()
+    }
+
+    /// The domain as dialed: host and the address to use.
+    pub(crate) fn target_for(&self, addr: &Addr) -> Target {
+        Target::new(self.host.clone(), addr.addr)
+    }
+
+    /// Replaces the address list. Addresses that left it are retired: their
+    /// idle connections are closed now, lent ones when they come back.
+    pub(crate) fn set_ips(&self, ips: &[IpAddr]) {
+        let _serial = lock(&self.ips_update);
+        let old = self.ips.load_full();
+        let mut new: Vec<Arc<Addr>> = Vec::with_capacity(ips.len());
+        for ip in ips {
+            let sa = SocketAddr::new(*ip, self.port);
+            if new.iter().any(|a| a.addr == sa) {
+                continue;
+            }
+            match old.iter().find(|a| a.addr == sa) {
+                Some(a) => new.push(a.clone()),
+                None => new.push(Addr::new(sa)),
+            }
+        }
+        let mut retired = false;
+        for a in old.iter() {
+            if !new.iter().any(|n| Arc::ptr_eq(n, a)) {
+                a.retired.store(true, unmodeled::Ordering::Relaxed);
+                retired = true;
+            }
+        }
+        self.ips.store(Arc::new(new));
+        if retired {
+            self.sweep();
+        }
+    }
+
+    /// The current addresses.
+    pub(crate) fn ips(&self) -> Vec<SocketAddr> {
+        self.ips.load().iter().map(|a| a.addr).collect()
+    }
+
+    // --- waiting ------------------------------------------------------------
+
+    /// Lends an idle connection, or hands back a capacity reservation for
+    /// the caller to dial with, waiting up to `wait_timeout` for either.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future at any await point drops its [`Waiter`], which
+    /// deregisters the listeners and gives back the waiter counts; nothing
+    /// else is held across an await.
+    pub(crate) async fn acquire(this: &Arc<Self>) -> Result<Acquired<T>, Error> {
+        let pool = &*this.pool;
+        let mut waited_since = None;
+        let result = loop {
+            if pool.is_closed() {
+                break Err(Error::Closed);
+            }
+            if let Some(slot) = this.pop_idle() {
+                break Ok(Acquired::Idle(slot));
+            }
+            let mut blocked = match Domain::try_reserve(this) {
+                Ok(res) => break Ok(Acquired::Dial(res)),
+                Err(b) => b,
+            };
+            if blocked == Blocked::Pool && pool.evict_idle(this) {
+                continue;
+            }
+            // Register, then check again before sleeping (module docs).
+            let mut waiter = Waiter::new(this);
+            let ready = loop {
+                if !waiter.register(blocked) {
+                    break None;
+                }
+                if pool.is_closed() {
+                    break Some(Err(Error::Closed));
+                }
+                if let Some(slot) = this.pop_idle() {
+                    break Some(Ok(Acquired::Idle(slot)));
+                }
+                match Domain::try_reserve(this) {
+                    Ok(res) => break Some(Ok(Acquired::Dial(res))),
+                    Err(b) => blocked = b,
+                }
+            };
+            if let Some(r) = ready {
+                break r;
+            }
+            let since = match waited_since {
+                Some(t) => t,
+                None => {
+                    this.counters.waits.inc();
+                    let t = WaitClock::now();
+                    waited_since = Some(t);
+                    t
+                }
+            };
+            if let Err(waited) = waiter.wait_until(since, pool.settings.wait_timeout()).await {
+                this.counters.wait_timeouts.inc();
+                break Err(Error::WaitTimeout {
+                    domain: this.key.clone(),
+                    waited,
+                });
+            }
+        };
+        if result.is_err() {
+            this.counters.misses.inc();
+        }
+        result
+    }
+
+    /// Counts a `try_get` that found nothing.
+    pub(crate) fn count_miss(&self) {
+        self.counters.misses.inc();
+    }
+
+    /// Counts a dial that starts / failed.
+    pub(crate) fn count_dial(&self) {
+        self.counters.dials.inc();
+    }
+
+    pub(crate) fn count_dial_failure(&self) {
+        self.counters.dial_failures.inc();
+        self.counters.misses.inc();
+    }
+
+    // --- stats ------------------------------------------------------------------
+
+    pub(crate) fn stats(&self) -> DomainStats {
+        let reg = lock(&self.registry);
+        let mut hits = reg.reuses;
+        let mut recycled = reg.recycled;
+        let mut in_use = 0;
+        for m in &reg.metas {
+            hits += m.reuses.get();
+            recycled += m.recycled.get();
+            in_use += u64::from(state::in_use(m.state.load(Ordering::Relaxed)));
+        }
+        let connections = reg.metas.len() as u64;
+        drop(reg);
+        let c = &self.counters;
+        let live = self.live.load(Ordering::Relaxed) as u64;
+        let fresh = c.fresh.get();
+        let misses = c.misses.get();
+        DomainStats {
+            domain: self.key.clone(),
+            gets: hits + fresh + misses,
+            hits,
+            fresh,
+            misses,
+            dials: c.dials.get(),
+            dial_failures: c.dial_failures.get(),
+            waits: c.waits.get(),
+            wait_timeouts: c.wait_timeouts.get(),
+            puts_recycled: recycled,
+            puts_discarded: c.discarded.get(),
+            created: c.created.get(),
+            closed: c.closed.get(),
+            detached: c.detached.get(),
+            connections,
+            idle: connections - in_use,
+            in_use,
+            dialing: live.saturating_sub(connections),
+        }
+    }
+
+    /// Waiters registered on this domain (for tests and loom models).
+    pub(crate) fn waiter_count(&self) -> usize {
+        self.waiters.load(Ordering::SeqCst)
+    }
+
+    /// Reserved capacity of this domain (for tests and loom models).
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+}
+
+/// CAS `counter` up by one unless it is at `max`.
+#[inline]
+fn reserve(counter: &AtomicUsize, max: usize) -> bool {
+    let mut cur = counter.load(Ordering::Relaxed);
+    loop {
+        if cur >= max {
+            return false;
+        }
+        match counter.compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// What [`Domain::acquire`] found.
+pub(crate) enum Acquired<T: Send + 'static> {
+    /// An idle connection, already marked lent.
+    Idle(Box<Slot<T>>),
+    /// Capacity for one dial.
+    Dial(Reservation<T>),
+}
+
+/// One unit of domain and pool capacity, released on drop unless a
+/// connection took it over ([`Domain::admit`]).
+pub(crate) struct Reservation<T: Send + 'static> {
+    domain: Option<Arc<Domain<T>>>,
+}
+
+impl<T: Send + 'static> Reservation<T> {
+    pub(crate) fn domain(&self) -> &Arc<Domain<T>> {
+        self.domain.as_ref().expect("reservation already consumed")
+    }
+}
+
+impl<T: Send + 'static> Drop for Reservation<T> {
+    fn drop(&mut self) {
+        if let Some(d) = self.domain.take() {
+            d.release();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+
+/// The time base for `wait_timeout`: tokio's clock (so tests can pause it);
+/// under loom there is no timer and waits are unbounded.
+#[cfg(not(loom))]
+type WaitClock = tokio::time::Instant;
+
+#[cfg(loom)]
+#[derive(Clone, Copy)]
+struct WaitClock;
+
+#[cfg(loom)]
+impl WaitClock {
+    fn now() -> WaitClock {
+        WaitClock
+    }
+}
+
+/// A registered waiter: listeners plus the waiter counts they stand for.
+/// Dropping it deregisters both (cancel safety).
+pub(crate) struct Waiter<'a, T: Send + 'static> {
+    domain: &'a Domain<T>,
+    on_domain: Option<EventListener>,
+    on_pool: Option<EventListener>,
+}
+
+impl<'a, T: Send + 'static> Waiter<'a, T> {
+    fn new(domain: &'a Domain<T>) -> Self {
+        Waiter {
+            domain,
+            on_domain: None,
+            on_pool: None,
+        }
+    }
+
+    /// Registers for what `blocked` needs: the domain's event always (a put
+    /// or a release in the domain), the pool's as well when the pool limit
+    /// blocked. Returns whether anything new was registered, in which case
+    /// the caller must check again before sleeping.
+    fn register(&mut self, blocked: Blocked) -> bool {
+        let mut new = false;
+        if self.on_domain.is_none() {
+            self.on_domain = Some(self.domain.event.listen());
+            self.domain.waiters.fetch_add(1, Ordering::SeqCst);
+            new = true;
+        }
+        if blocked == Blocked::Pool && self.on_pool.is_none() {
+            let pool = &self.domain.pool;
+            self.on_pool = Some(pool.event.listen());
+            pool.waiters.fetch_add(1, Ordering::SeqCst);
+            new = true;
+        }
+        if new {
+            fence(Ordering::SeqCst);
+        }
+        new
+    }
+
+    /// Sleeps until a listener fires or `timeout` after `since` passes;
+    /// on time-out returns how long the caller waited.
+    #[cfg(not(loom))]
+    async fn wait_until(&mut self, since: WaitClock, timeout: Duration) -> Result<(), Duration> {
+        match tokio::time::timeout_at(since + timeout, WaitAny(self)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(since.elapsed()),
+        }
+    }
+
+    #[cfg(loom)]
+    async fn wait_until(&mut self, _since: WaitClock, _timeout: Duration) -> Result<(), Duration> {
+        WaitAny(self).await;
+        Ok(())
+    }
+}
+
+impl<T: Send + 'static> Drop for Waiter<'_, T> {
+    fn drop(&mut self) {
+        if self.on_domain.take().is_some() {
+            self.domain.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.on_pool.take().is_some() {
+            self.domain.pool.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Resolves when either of the waiter's listeners fires.
+struct WaitAny<'w, 'a, T: Send + 'static>(&'w mut Waiter<'a, T>);
+
+impl<T: Send + 'static> Future for WaitAny<'_, '_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let w = &mut *self.get_mut().0;
+        for l in [&mut w.on_domain, &mut w.on_pool].into_iter().flatten() {
+            if Pin::new(l).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pool
+
+type Table<T> = hashbrown::HashTable<Arc<Domain<T>>>;
+
+/// The shared core of a pool.
+pub(crate) struct Shared<T: Send + 'static> {
+    shards: Box<[SwapCell<Table<T>>]>,
+    hasher: foldhash::fast::RandomState,
+    live: CachePadded<AtomicUsize>,
+    waiters: CachePadded<AtomicUsize>,
+    event: Event,
+    closed: AtomicBool,
+    pub(crate) settings: Settings,
+    pub(crate) ticker: Ticker,
+    pub(crate) driver: StdArc<dyn Driver<T>>,
+    next_id: unmodeled::AtomicU64,
+    evict_cursor: unmodeled::AtomicUsize,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    pub(crate) fn new(
+        config: &Config,
+        clock: Option<quanta::Clock>,
+        driver: StdArc<dyn Driver<T>>,
+    ) -> Self {
+        Shared {
+            shards: (0..SHARDS).map(|_| SwapCell::new(Table::new())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+            live: CachePadded::new(AtomicUsize::new(0)),
+            waiters: CachePadded::new(AtomicUsize::new(0)),
+            event: Event::new(),
+            closed: AtomicBool::new(false),
+            settings: Settings::new(config),
+            ticker: Ticker::new(clock),
+            driver,
+            next_id: unmodeled::AtomicU64::new(0),
+            evict_cursor: unmodeled::AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn locate(&self, key: &str) -> (u64, &SwapCell<Table<T>>) {
+        let hash = self.hasher.hash_one(key);
+        // hashbrown indexes buckets with the low bits and tags with the top
+        // seven: pick the shard from bits in between.
+        let shard = (hash >> 32) as usize & (SHARDS - 1);
+        (hash, &self.shards[shard])
+    }
+
+    /// Runs `f` on the domain `key`, if the pool knows it (no allocation).
+    #[inline]
+    pub(crate) fn with_known<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Arc<Domain<T>>) -> R,
+    ) -> Option<R> {
+        let (hash, shard) = self.locate(key);
+        let table = shard.load();
+        table.find(hash, |d| &*d.key == key).map(f)
+    }
+
+    /// Runs `f` on the domain `key`, creating the domain on first sight.
+    #[inline]
+    pub(crate) fn with_domain<R>(
+        this: &Arc<Self>,
+        key: &str,
+        f: impl FnOnce(&Arc<Domain<T>>) -> R,
+    ) -> R {
+        let (hash, shard) = this.locate(key);
+        {
+            let table = shard.load();
+            if let Some(d) = table.find(hash, |d| &*d.key == key) {
+                return f(d);
+            }
+        }
+        f(&Self::insert(this, key, hash, shard))
+    }
+
+    /// Inserts a domain by read-copy-update of its shard; returns whichever
+    /// domain won if another thread inserted the same key meanwhile.
+    #[cold]
+    fn insert(
+        this: &Arc<Self>,
+        key: &str,
+        hash: u64,
+        shard: &SwapCell<Table<T>>,
+    ) -> Arc<Domain<T>> {
+        let fresh = Arc::new(Domain::new(this, key, hash));
+        shard.rcu(|table| {
+            let mut t = table.clone();
+            if t.find(hash, |d| &*d.key == key).is_none() {
+                t.insert_unique(hash, fresh.clone(), |d| d.hash);
+            }
+            t
+        });
+        let table = shard.load();
+        let found = table.find(hash, |d| &*d.key == key).cloned();
+        found.unwrap_or(fresh)
+    }
+
+    /// Every domain (a snapshot).
+    pub(crate) fn domains(&self) -> Vec<Arc<Domain<T>>> {
+        let mut v = Vec::new();
+        for shard in self.shards.iter() {
+            v.extend(shard.load().iter().cloned());
+        }
+        v
+    }
+
+    /// Wakes pool-level waiters, if any. Callers fence first.
+    fn notify_waiters(&self) {
+        if self.waiters.load(Ordering::Acquire) != 0 {
+            self.event.notify(usize::MAX);
+        }
+    }
+
+    /// The pool limit blocks `except`: close one idle connection of another
+    /// domain to make room. Returns whether one was closed.
+    fn evict_idle(&self, except: &Domain<T>) -> bool {
+        let start = self.evict_cursor.fetch_add(1, unmodeled::Ordering::Relaxed);
+        for i in 0..SHARDS {
+            let table = self.shards[(start + i) % SHARDS].load();
+            for d in table.iter() {
+                if std::ptr::eq(&**d, except) {
+                    continue;
+                }
+                if let Some(slot) = d.idle.pop() {
+                    Domain::close_slot(slot, Reason::Evicted);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Closes the pool: no more lends, idle connections closed, waiters
+    /// woken (they see `closed` and fail with `Error::Closed`).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        for d in self.domains() {
+            d.drain(Reason::PoolClosed);
+            d.event.notify(usize::MAX);
+        }
+        self.event.notify(usize::MAX);
+    }
+
+    /// Closes and forgets every domain: breaks the domain → pool reference
+    /// cycle when the last `Pool` handle goes.
+    pub(crate) fn shutdown(&self) {
+        self.close();
+        for shard in self.shards.iter() {
+            shard.store(Arc::new(Table::new()));
+        }
+    }
+
+    /// Pool-wide reserved capacity and waiter count.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn waiter_count(&self) -> usize {
+        self.waiters.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::split_key;
+
+    #[test]
+    fn keys_split_into_host_and_port() {
+        assert_eq!(split_key("example.com", 443), ("example.com".into(), 443));
+        assert_eq!(
+            split_key("example.com:8443", 443),
+            ("example.com".into(), 8443)
+        );
+        assert_eq!(
+            split_key("[2001:db8::1]:444", 443),
+            ("2001:db8::1".into(), 444)
+        );
+        assert_eq!(split_key("[2001:db8::1]", 443), ("2001:db8::1".into(), 443));
+        assert_eq!(split_key("2001:db8::1", 443), ("2001:db8::1".into(), 443));
+        assert_eq!(
+            split_key("host:notaport", 443),
+            ("host:notaport".into(), 443)
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The crate's one error type.
+
+use crate::connect::Target;
+use std::{error::Error as StdError, fmt, net::SocketAddr, sync::Arc, time::Duration};
+
+/// A boxed error source.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Everything that can go wrong in the pool, with predicates to classify it.
+///
+/// Each variant names where it happened (the domain, the address, the config
+/// key) so that a log line alone tells what failed. New variants may be added
+/// in minor releases; match with a wildcard arm or use the `is_*` predicates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No connection became available within the pool's `wait_timeout`.
+    #[error("timed out after {waited:?} waiting for a connection to {domain}")]
+    WaitTimeout {
+        /// The pool key (domain) that was asked for.
+        domain: Arc<str>,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+
+    /// Dialing did not finish within the pool's `connect_timeout`.
+    #[error("connecting to {domain} at {addr} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The domain being dialed.
+        domain: Arc<str>,
+        /// The address being dialed.
+        addr: SocketAddr,
+        /// The time-out that elapsed.
+        timeout: Duration,
+    },
+
+    /// The pool was closed: no connection is lent any more.
+    #[error("the pool is closed")]
+    Closed,
+
+    /// The domain has no address to dial (none was set, or all were removed).
+    #[error("no address known for {domain}")]
+    NoAddress {
+        /// The domain without addresses.
+        domain: Arc<str>,
+    },
+
+    /// The connector failed to establish a connection.
+    #[error("{}", ConnectDisplay(.target.as_ref(), .source))]
+    Connect {
+        /// Where the pool was dialing, filled in by the pool.
+        target: Option<Target>,
+        /// What the connector reported.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A configuration value was rejected.
+    #[error("invalid config: {key} = {value}: {reason}")]
+    InvalidConfig {
+        /// The setting, named as in the builder and the config file.
+        key: String,
+        /// The offending value, as given.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+}
+
+struct ConnectDisplay<'a>(Option<&'a Target>, &'a BoxError);
+
+impl fmt::Display for ConnectDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(
+                f,
+                "connecting to {} at {} failed: {}",
+                t.domain(),
+                t.addr(),
+                self.1
+            ),
+            None => write!(f, "connecting failed: {}", self.1),
+        }
+    }
+}
+
+impl Error {
+    /// A connector's failure, wrapping any error as its source. The pool adds
+    /// the target (domain and address) when the error passes through it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = hotpool::Error::connect(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    /// assert!(e.is_connect());
+    /// ```
+    pub fn connect<E: Into<BoxError>>(source: E) -> Error {
+        Error::Connect {
+            target: None,
+            source: source.into(),
+        }
+    }
+
+    /// An invalid configuration value.
+    pub fn invalid_config(
+        key: impl Into<String>,
+        value: impl fmt::Display,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::InvalidConfig {
+            key: key.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Fills in the target of a connect error that has none.
+    pub(crate) fn with_target(mut self, t: &Target) -> Error {
+        if let Error::Connect { target, .. } = &mut self {
+            if target.is_none() {
+                *target = Some(t.clone());
+            }
+        }
+        self
+    }
+
+    /// Waiting or connecting took too long.
+    pub fn is_timeout(&self) -> bool {
+        self.is_wait_timeout() || self.is_connect_timeout()
+    }
+
+    /// Waiting for a free connection took longer than `wait_timeout`.
+    pub fn is_wait_timeout(&self) -> bool {
+        matches!(self, Error::WaitTimeout { .. })
+    }
+
+    /// Dialing took longer than `connect_timeout`.
+    pub fn is_connect_timeout(&self) -> bool {
+        matches!(self, Error::ConnectTimeout { .. })
+    }
+
+    /// The pool is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed)
+    }
+
+    /// The domain has no address.
+    pub fn is_no_address(&self) -> bool {
+        matches!(self, Error::NoAddress { .. })
+    }
+
+    /// The connector failed.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Connect { .. })
+    }
+
+    /// A configuration value was rejected.
+    pub fn is_invalid_config(&self) -> bool {
+        matches!(self, Error::InvalidConfig { .. })
+    }
+
+    /// The address the failure concerns, when there is one.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Error::ConnectTimeout { addr, .. } => Some(*addr),
+            Error::Connect {
+                target: Some(t), ..
+            } => Some(t.addr()),
+            _ => None,
+        }
+    }
+
+    /// The domain the failure concerns, when there is one.
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            Error::WaitTimeout { domain, .. }
+            | Error::ConnectTimeout { domain, .. }
+            | Error::NoAddress { domain } => Some(domain),
+            Error::Connect {
+                target: Some(t), ..
+            } => Some(t.domain()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_error_names_target() {
+        let t = Target::new("example.com".into(), "192.0.2.1:443".parse().unwrap());
+        let e = Error::connect(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+            .with_target(&t);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("example.com") && msg.contains("192.0.2.1:443"),
+            "{msg}"
+        );
+        assert!(e.source().is_some());
+        assert_eq!(e.addr(), Some(t.addr()));
+        assert_eq!(e.domain(), Some("example.com"));
+    }
+
+    #[test]
+    fn invalid_config_names_key_and_value() {
+        let e = Error::invalid_config("max_conns", 0, "must be at least 1");
+        assert!(e.is_invalid_config());
+        assert_eq!(
+            e.to_string(),
+            "invalid config: max_conns = 0: must be at least 1"
+        );
+    }
+
+    #[test]
+    fn error_is_send_sync() {
+        fn assert<T: Send + Sync + 'static>() {}
+        assert::<Error>();
+    }
+}

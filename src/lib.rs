@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod clock;
+mod config;
+mod connect;
+mod engine;
+mod error;
+mod pool;
+mod pooled;
+mod state;
+mod stats;
+mod sync;
+
+pub use crate::{
+    config::Config,
+    connect::{Connect, Target},
+    error::{BoxError, Error},
+    pool::{Builder, Pool},
+    pooled::Pooled,
+    stats::{DomainStats, Stats},
+};
+
+/// Re-exported so that tests can build a mock clock for
+/// [`Builder::clock`] without naming the dependency themselves.
+pub use quanta;

@@ -1,0 +1,133 @@
+//! Counters and gauges: a [`Stats`] snapshot of the pool.
+//!
+//! Hot-path events (a lend from the idle queue, a return to it) are counted
+//! per connection by whoever owns the connection at that moment — a plain
+//! load and store on the connection's own metadata, which the hot path
+//! touches anyway — and summed when a snapshot is taken. Shared counters with
+//! atomic read-modify-writes would cost more than the whole get + put and
+//! bounce a cache line between threads. Slow-path events (dials, waits,
+//! closes) use shared counters.
+
+use std::sync::Arc;
+
+/// A point-in-time snapshot of one domain's counters and gauges.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct DomainStats {
+    /// The pool key (domain, with a port if it has one).
+    pub domain: Arc<str>,
+    /// Lends and failed attempts: `hits + fresh + misses`.
+    pub gets: u64,
+    /// Lends of an idle (reused) connection.
+    pub hits: u64,
+    /// Lends of a connection dialed for the caller.
+    pub fresh: u64,
+    /// `get` calls that failed (time-out, closed, no address, dial error)
+    /// and `try_get` calls that found nothing.
+    pub misses: u64,
+    /// Dials started.
+    pub dials: u64,
+    /// Dials that failed.
+    pub dial_failures: u64,
+    /// `get` calls that had to wait.
+    pub waits: u64,
+    /// Waits that ended in `Error::WaitTimeout`.
+    pub wait_timeouts: u64,
+    /// Returns that went back to the idle queue.
+    pub puts_recycled: u64,
+    /// Returns that closed the connection (discarded, unhealthy, expired,
+    /// pool closed, queue full).
+    pub puts_discarded: u64,
+    /// Connections created (successful dials).
+    pub created: u64,
+    /// Connections closed by the pool.
+    pub closed: u64,
+    /// Connections taken out of the pool with `Pooled::take`.
+    pub detached: u64,
+    /// Live connections: `idle + in_use`.
+    pub connections: u64,
+    /// Connections waiting in the idle queue.
+    pub idle: u64,
+    /// Connections lent out.
+    pub in_use: u64,
+    /// Dials in progress (capacity reserved, connection not yet made).
+    pub dialing: u64,
+}
+
+impl DomainStats {
+    /// Hits ÷ gets (0 when nothing was asked).
+    pub fn reuse_rate(&self) -> f64 {
+        ratio(self.hits, self.gets)
+    }
+
+    /// Returns to the queue ÷ all returns (0 when nothing was returned).
+    pub fn recycle_rate(&self) -> f64 {
+        ratio(self.puts_recycled, self.puts_recycled + self.puts_discarded)
+    }
+
+    pub(crate) fn add(&mut self, o: &DomainStats) {
+        self.gets += o.gets;
+        self.hits += o.hits;
+        self.fresh += o.fresh;
+        self.misses += o.misses;
+        self.dials += o.dials;
+        self.dial_failures += o.dial_failures;
+        self.waits += o.waits;
+        self.wait_timeouts += o.wait_timeouts;
+        self.puts_recycled += o.puts_recycled;
+        self.puts_discarded += o.puts_discarded;
+        self.created += o.created;
+        self.closed += o.closed;
+        self.detached += o.detached;
+        self.connections += o.connections;
+        self.idle += o.idle;
+        self.in_use += o.in_use;
+        self.dialing += o.dialing;
+    }
+}
+
+/// A point-in-time snapshot of the pool: totals and one entry per domain.
+///
+/// Counters are read one after another while the pool runs, so a snapshot
+/// taken under load is consistent per connection, not across the pool; once
+/// the pool is quiet, `created == connections + closed + detached` holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The sum over all domains (its `domain` field is empty).
+    pub total: DomainStats,
+    /// Live connections and dials in progress, as the pool-wide capacity
+    /// counter sees them.
+    pub reserved: u64,
+    /// Tasks waiting for a connection right now.
+    pub waiting: u64,
+    /// Whether the pool was closed.
+    pub closed: bool,
+    /// Per-domain snapshots, in no particular order.
+    pub domains: Vec<DomainStats>,
+}
+
+impl Stats {
+    /// Hits ÷ gets over the whole pool.
+    pub fn reuse_rate(&self) -> f64 {
+        self.total.reuse_rate()
+    }
+
+    /// Returns to the queue ÷ all returns over the whole pool.
+    pub fn recycle_rate(&self) -> f64 {
+        self.total.recycle_rate()
+    }
+
+    /// The snapshot of one domain, if the pool knows it.
+    pub fn domain(&self, key: &str) -> Option<&DomainStats> {
+        self.domains.iter().find(|d| &*d.domain == key)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
