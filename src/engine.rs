@@ -531,22 +531,28 @@ impl<T: Send + 'static> Domain<T> {
 
     // --- capacity -----------------------------------------------------------
 
-    /// Reserves one unit of domain capacity, then one of pool capacity.
+    /// Reserves one unit of pool capacity, then one of domain capacity.
+    ///
+    /// A unit taken and given back (the domain turned out full) is a release
+    /// like any other: a task may have seen it taken and gone to sleep, so
+    /// the rollback wakes the pool's waiters. The domain limit is checked
+    /// with a plain load first, so a task blocked by its domain does not
+    /// take and give back pool units on every re-check — which would wake
+    /// pool-level waiters (possibly itself) for nothing.
     pub(crate) fn try_reserve(this: &Arc<Self>) -> Result<Reservation<T>, Blocked> {
         let pool = &*this.pool;
-        if !reserve(
-            &this.live,
-            Settings::get_usize(&pool.settings.max_per_domain),
-        ) {
+        let max_domain = Settings::get_usize(&pool.settings.max_per_domain);
+        if this.live.load(Ordering::SeqCst) >= max_domain {
             return Err(Blocked::Domain);
         }
         if !reserve(&pool.live, Settings::get_usize(&pool.settings.max_conns)) {
-            // Undo the domain unit; someone may have seen it taken and gone
-            // to sleep, so this is a release like any other.
-            this.live.fetch_sub(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            this.notify_waiters();
             return Err(Blocked::Pool);
+        }
+        if !reserve(&this.live, max_domain) {
+            pool.live.fetch_sub(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            pool.notify_waiters();
+            return Err(Blocked::Domain);
         }
         Ok(Reservation {
             domain: Some(this.clone()),
