@@ -938,10 +938,17 @@ impl<T: Send + 'static> Future for WaitAny<'_, '_, T> {
 
 type Table<T> = hashbrown::HashTable<Arc<Domain<T>>>;
 
+/// Domain-key hashing: seeded per pool (HashDoS-resistant) normally; fixed
+/// under loom, where every iteration of a model must make the same choices.
+#[cfg(not(loom))]
+type KeyHasher = foldhash::fast::RandomState;
+#[cfg(loom)]
+type KeyHasher = foldhash::fast::FixedState;
+
 /// The shared core of a pool.
 pub(crate) struct Shared<T: Send + 'static> {
     shards: Box<[SwapCell<Table<T>>]>,
-    hasher: foldhash::fast::RandomState,
+    hasher: KeyHasher,
     live: CachePadded<AtomicUsize>,
     waiters: CachePadded<AtomicUsize>,
     event: Event,
@@ -961,7 +968,7 @@ impl<T: Send + 'static> Shared<T> {
     ) -> Self {
         Shared {
             shards: (0..SHARDS).map(|_| SwapCell::new(Table::new())).collect(),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: KeyHasher::default(),
             live: CachePadded::new(AtomicUsize::new(0)),
             waiters: CachePadded::new(AtomicUsize::new(0)),
             event: Event::new(),

@@ -11,13 +11,14 @@
 //! | atomics     | `std::sync::atomic`               | `loom::sync::atomic`                       |
 //! | `Arc`       | `std::sync::Arc`                  | `loom::sync::Arc`                          |
 //! | `Mutex`     | `std::sync::Mutex`                | `loom::sync::Mutex`                        |
-//! | `IdleQueue` | `crossbeam_queue::ArrayQueue`     | `concurrent_queue::ConcurrentQueue::bounded` (loom-aware) |
+//! | `IdleQueue` | `crossbeam_queue::ArrayQueue`     | a bounded FIFO behind a loom `Mutex`       |
 //! | `SwapCell`  | `arc_swap::ArcSwap`               | a loom `Mutex<Arc<T>>`                     |
 //!
 //! crossbeam's `ArrayQueue` is invisible to loom: loom would not see the
 //! happens-before edge its push/pop create, and would report false causality
-//! violations on the connection handed through it. `concurrent-queue` compiles
-//! against loom under `cfg(loom)`, with the same bounded-queue semantics.
+//! violations on the connection handed through it. The loom stand-in is a
+//! lock-based bounded FIFO with the same signatures (see its docs for why
+//! not `concurrent-queue`).
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
@@ -148,22 +149,39 @@ mod imp {
     use std::ops::Deref;
 
     /// The loom stand-in for `ArrayQueue`: same signatures, loom-visible.
-    pub(crate) struct IdleQueue<T>(concurrent_queue::ConcurrentQueue<T>);
+    ///
+    /// A bounded FIFO behind a loom mutex. concurrent-queue (which compiles
+    /// against loom) was tried first: its lock-bit and stamp spin loops make
+    /// loom report "exceeded maximum number of branches" on the 3-thread
+    /// close model, whatever the pool does. The models check the pool's
+    /// protocol, for which the queue only needs to be a linearizable bounded
+    /// FIFO whose push happens-before the pop that takes the element — which
+    /// a lock gives, visibly to loom, with no spinning.
+    pub(crate) struct IdleQueue<T> {
+        cap: usize,
+        items: Mutex<std::collections::VecDeque<T>>,
+    }
 
     impl<T> IdleQueue<T> {
         pub(crate) fn new(cap: usize) -> Self {
-            IdleQueue(concurrent_queue::ConcurrentQueue::bounded(cap))
+            IdleQueue {
+                cap,
+                items: Mutex::new(std::collections::VecDeque::with_capacity(cap)),
+            }
         }
         pub(crate) fn push(&self, value: T) -> Result<(), T> {
-            self.0
-                .push(value)
-                .map_err(concurrent_queue::PushError::into_inner)
+            let mut q = self.items.lock().unwrap();
+            if q.len() >= self.cap {
+                return Err(value);
+            }
+            q.push_back(value);
+            Ok(())
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.pop().ok()
+            self.items.lock().unwrap().pop_front()
         }
         pub(crate) fn len(&self) -> usize {
-            self.0.len()
+            self.items.lock().unwrap().len()
         }
     }
 
