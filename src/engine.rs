@@ -432,6 +432,9 @@ impl<T: Send + 'static> Domain<T> {
 
     /// Closes a connection: unregister, close through the connector, release
     /// its capacity (waking waiters).
+    // The slot arrives boxed from the queue or a guard; unboxing it here is
+    // where it is taken apart.
+    #[allow(clippy::boxed_local)]
     pub(crate) fn close_slot(slot: Box<Slot<T>>, reason: Reason) {
         let Slot { conn, meta, domain } = *slot;
         domain.unregister(&meta);
@@ -446,6 +449,7 @@ impl<T: Send + 'static> Domain<T> {
     }
 
     /// Takes the connection out of the pool for good.
+    #[allow(clippy::boxed_local)]
     pub(crate) fn detach(slot: Box<Slot<T>>) -> T {
         let Slot { conn, meta, domain } = *slot;
         domain.unregister(&meta);

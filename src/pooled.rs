@@ -32,7 +32,7 @@ use std::{
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Error> {
 /// let pool = Pool::builder().build(Dummy)?;
-/// pool.set_ips("example.com", ["192.0.2.1".parse().unwrap()]);
+/// pool.set_ips("example.com", ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
 ///
 /// let mut conn = pool.get("example.com").await?;
 /// assert_eq!(*conn, 7);
