@@ -222,22 +222,26 @@ impl<C: Connect> Pool<C> {
     /// A snapshot of counters and gauges, per domain and in total.
     pub fn stats(&self) -> Stats {
         let shared = &self.inner.shared;
-        let domains: Vec<DomainStats> = shared.domains().iter().map(|d| d.stats()).collect();
+        let domains = shared.domains();
         let mut total = DomainStats::default();
-        for d in &domains {
-            total.add(d);
-        }
+        let mut waiting = 0;
+        let per_domain: Vec<DomainStats> = domains
+            .iter()
+            .map(|d| {
+                // Every waiter registers on its domain (a pool-blocked one on
+                // the pool as well), so the domain counts cover them all.
+                waiting += d.waiter_count() as u64;
+                let s = d.stats();
+                total.add(&s);
+                s
+            })
+            .collect();
         Stats {
             total,
             reserved: shared.live_count() as u64,
-            waiting: shared.waiter_count() as u64
-                + shared
-                    .domains()
-                    .iter()
-                    .map(|d| d.waiter_count() as u64)
-                    .sum::<u64>(),
+            waiting,
             closed: shared.is_closed(),
-            domains,
+            domains: per_domain,
         }
     }
 
