@@ -18,6 +18,7 @@ async fn waiter_is_woken_by_a_put() {
     let waiter = tokio::spawn(async move { p.get(DOMAIN).await.map(|c| c.id) });
     // wait until it is registered
     until("a registered waiter", || pool.debug_counts(DOMAIN).3 > 0).await;
+    assert_eq!(pool.stats().waiting, 1);
     drop(held);
     let got = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await
@@ -67,6 +68,11 @@ async fn waiter_blocked_by_the_pool_limit_is_woken_by_another_domain() {
     let p = pool.clone();
     let waiter = tokio::spawn(async move { p.get("b.test").await.map(|c| c.id) });
     until("a registered waiter", || pool.debug_counts("b.test").1 > 0).await;
+    assert_eq!(
+        pool.stats().waiting,
+        1,
+        "a pool-blocked waiter is counted once"
+    );
     Pooled::discard(held);
     let got = tokio::time::timeout(Duration::from_secs(5), waiter)
         .await
