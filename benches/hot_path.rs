@@ -102,6 +102,13 @@ fn single_thread(c: &mut Criterion) {
             black_box(&*c);
         })
     });
+    let handle = pool.domain(DOMAIN);
+    g.bench_function("hotpool_domain_handle_get", |b| {
+        b.iter(|| {
+            let c = ready(handle.get()).unwrap();
+            black_box(&*c);
+        })
+    });
     g.bench_function("hotpool_try_get", |b| {
         b.iter(|| {
             let c = pool.try_get(DOMAIN).unwrap();
@@ -147,6 +154,15 @@ fn contended(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(iters, || {
                 let c = ready(pool.get(DOMAIN)).unwrap();
+                black_box(&*c);
+            })
+        })
+    });
+    let handle = pool.domain(DOMAIN);
+    g.bench_function(BenchmarkId::new("hotpool_domain_handle_get", 2), |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                let c = ready(handle.get()).unwrap();
                 black_box(&*c);
             })
         })

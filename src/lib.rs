@@ -18,7 +18,7 @@ pub use crate::{
     config::Config,
     connect::{Connect, Target},
     error::{BoxError, Error},
-    pool::{Builder, Pool},
+    pool::{Builder, DomainHandle, Pool},
     pooled::Pooled,
     stats::{DomainStats, Stats},
 };

@@ -3,13 +3,76 @@
 use crate::{
     config::Config,
     connect::Connect,
-    engine::{Acquired, Domain, Reservation, Shared, Slot},
+    engine::{stash, Acquired, Domain, Lent, Reservation, Shared},
     error::Error,
     pooled::Pooled,
     stats::{DomainStats, Stats},
     sync::{Arc, StdArc},
 };
-use std::{fmt, net::IpAddr, net::SocketAddr, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Send + 'a>>;
+
+/// The future of [`Pool::get`].
+///
+/// Its first poll runs the hot path — an idle hit — in place; only a miss
+/// (a dial or a wait) boxes the slow path's state machine. Keeping the
+/// dial-and-wait state out of this future keeps it a few words long: moving
+/// and initializing the full state machine cost more than a third of an idle
+/// get + put.
+struct Get<'a, C: Connect> {
+    pool: &'a Pool<C>,
+    domain: Key<'a, C::Conn>,
+    slow: Option<SlowGet<'a, C::Conn>>,
+}
+
+/// How a [`Get`] names its domain.
+enum Key<'a, T: Send + 'static> {
+    /// A pool key, looked up in the domain map.
+    Name(&'a str),
+    /// A domain already looked up ([`DomainHandle`]).
+    Resolved(&'a Arc<Domain<T>>),
+}
+
+impl<C: Connect> Future for Get<'_, C> {
+    type Output = Result<Pooled<C::Conn>, Error>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.slow.is_none() {
+            let shared = &self.pool.inner.shared;
+            if shared.is_closed() {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            let lend = |d: &Arc<Domain<C::Conn>>| match d.pop_idle() {
+                Some(slot) => Ok(Pooled::new(slot, stash::take(d))),
+                None => Err(d.clone()),
+            };
+            let hit = match self.domain {
+                Key::Name(name) => Shared::with_domain(shared, name, lend),
+                Key::Resolved(d) => lend(d),
+            };
+            match hit {
+                Ok(conn) => return Poll::Ready(Ok(conn)),
+                Err(d) => {
+                    let pool = self.pool;
+                    self.slow = Some(Box::pin(pool.get_slow(d)));
+                }
+            }
+        }
+        match &mut self.slow {
+            Some(slow) => slow.as_mut().poll(cx),
+            None => unreachable!("the slow path was just set"),
+        }
+    }
+}
 
 /// A lock-free pool of connections, keyed by domain.
 ///
@@ -101,28 +164,65 @@ impl<C: Connect> Pool<C> {
     ///
     /// When it has to wait or dial, it uses tokio's timer and so must run
     /// inside a tokio runtime with the time driver enabled.
-    pub async fn get(&self, domain: &str) -> Result<Pooled<C::Conn>, Error> {
-        let shared = &self.inner.shared;
-        if shared.is_closed() {
-            return Err(Error::Closed);
+    pub fn get<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> impl Future<Output = Result<Pooled<C::Conn>, Error>> + Send + 'a {
+        Get {
+            pool: self,
+            domain: Key::Name(domain),
+            slow: None,
         }
-        let hit = Shared::with_domain(shared, domain, |d| d.pop_idle().ok_or_else(|| d.clone()));
-        match hit {
-            Ok(slot) => Ok(Pooled::new(slot)),
-            Err(d) => self.get_slow(d).await,
+    }
+
+    /// A handle on one domain: [`get`](DomainHandle::get) and
+    /// [`try_get`](DomainHandle::try_get) on it skip hashing the key and
+    /// reading the domain map, the two costliest steps of an idle
+    /// [`Pool::get`] after the queue itself. Worth keeping for a domain a
+    /// crawler fetches from often; it shares the pool's limits, settings and
+    /// connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use hotpool::{Connect, Error, Pool, Target};
+    /// # struct Dummy;
+    /// # impl Connect for Dummy {
+    /// #     type Conn = u32;
+    /// #     async fn connect(&self, _: &Target) -> Result<u32, Error> { Ok(7) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let pool = Pool::builder().build(Dummy)?;
+    /// pool.set_ips("example.com", ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+    /// let example = pool.domain("example.com");
+    /// drop(example.get().await?);
+    /// assert!(example.try_get().is_some());
+    /// assert_eq!(pool.stats().total.hits, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn domain(&self, domain: &str) -> DomainHandle<C> {
+        DomainHandle {
+            domain: Shared::with_domain(&self.inner.shared, domain, Arc::clone),
+            pool: self.clone(),
         }
     }
 
     async fn get_slow(&self, d: Arc<Domain<C::Conn>>) -> Result<Pooled<C::Conn>, Error> {
         match Domain::acquire(&d).await? {
-            Acquired::Idle(slot) => Ok(Pooled::new(slot)),
-            Acquired::Dial(res) => self.dial(res).await.map(Pooled::new),
+            Acquired::Idle(slot) => Ok(Pooled::new(slot, d)),
+            Acquired::Dial(res) => {
+                drop(d);
+                let (slot, domain) = self.dial(res).await?;
+                Ok(Pooled::new(slot, domain))
+            }
         }
     }
 
     /// Dials with a reservation; the reservation is released on every
     /// failure (and if this future is dropped).
-    async fn dial(&self, res: Reservation<C::Conn>) -> Result<Box<Slot<C::Conn>>, Error> {
+    async fn dial(&self, res: Reservation<C::Conn>) -> Result<Lent<C::Conn>, Error> {
         let d = res.domain().clone();
         let Some(addr) = d.next_addr() else {
             d.count_miss();
@@ -177,7 +277,7 @@ impl<C: Connect> Pool<C> {
         }
         shared
             .with_known(domain, |d| match d.pop_idle() {
-                Some(slot) => Some(Pooled::new(slot)),
+                Some(slot) => Some(Pooled::new(slot, stash::take(d))),
                 None => {
                     d.count_miss();
                     None
@@ -274,6 +374,72 @@ impl<C: Connect> Pool<C> {
             .with_known(domain, |d| (d.live_count(), d.waiter_count()))
             .unwrap_or((0, 0));
         (s.live_count(), s.waiter_count(), dl, dw)
+    }
+}
+
+/// One domain of a [`Pool`], looked up once; see [`Pool::domain`].
+pub struct DomainHandle<C: Connect> {
+    pool: Pool<C>,
+    domain: Arc<Domain<C::Conn>>,
+}
+
+impl<C: Connect> Clone for DomainHandle<C> {
+    fn clone(&self) -> Self {
+        DomainHandle {
+            pool: self.pool.clone(),
+            domain: self.domain.clone(),
+        }
+    }
+}
+
+impl<C: Connect> fmt::Debug for DomainHandle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DomainHandle")
+            .field("domain", self.domain.key())
+            .finish()
+    }
+}
+
+impl<C: Connect> DomainHandle<C> {
+    /// [`Pool::get`] for this domain.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::get`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Pool::get`]: cancel-safe.
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<C::Conn>, Error>> + Send + '_ {
+        Get {
+            pool: &self.pool,
+            domain: Key::Resolved(&self.domain),
+            slow: None,
+        }
+    }
+
+    /// [`Pool::try_get`] for this domain.
+    pub fn try_get(&self) -> Option<Pooled<C::Conn>> {
+        if self.pool.inner.shared.is_closed() {
+            return None;
+        }
+        match self.domain.pop_idle() {
+            Some(slot) => Some(Pooled::new(slot, stash::take(&self.domain))),
+            None => {
+                self.domain.count_miss();
+                None
+            }
+        }
+    }
+
+    /// The pool key.
+    pub fn key(&self) -> &str {
+        self.domain.key()
+    }
+
+    /// The pool this domain belongs to.
+    pub fn pool(&self) -> &Pool<C> {
+        &self.pool
     }
 }
 

@@ -2,7 +2,8 @@
 
 use crate::{
     connect::Target,
-    engine::{Domain, Slot},
+    engine::{Domain, Lent, Slot},
+    sync::Arc,
 };
 use std::{
     fmt,
@@ -48,19 +49,21 @@ use std::{
 /// ```
 #[must_use = "dropping a Pooled returns the connection to the pool at once"]
 pub struct Pooled<T: Send + 'static> {
-    slot: Option<Box<Slot<T>>>,
+    lent: Option<Lent<T>>,
 }
 
 impl<T: Send + 'static> Pooled<T> {
     #[inline]
-    pub(crate) fn new(slot: Box<Slot<T>>) -> Pooled<T> {
-        Pooled { slot: Some(slot) }
+    pub(crate) fn new(slot: Box<Slot<T>>, domain: Arc<Domain<T>>) -> Pooled<T> {
+        Pooled {
+            lent: Some((slot, domain)),
+        }
     }
 
     #[inline]
     fn slot(&self) -> &Slot<T> {
-        match &self.slot {
-            Some(s) => s,
+        match &self.lent {
+            Some((s, _)) => s,
             None => unreachable!("a Pooled guard always holds its slot until consumed"),
         }
     }
@@ -80,16 +83,16 @@ impl<T: Send + 'static> Pooled<T> {
     /// protocol error that leaves it in an unknown state). Its capacity is
     /// released and waiters are woken.
     pub fn discard(mut this: Self) {
-        if let Some(slot) = this.slot.take() {
-            Domain::discard(slot);
+        if let Some((slot, domain)) = this.lent.take() {
+            domain.discard(slot);
         }
     }
 
     /// Takes the connection out of the pool for good. Its capacity is
     /// released; the pool no longer counts, checks or closes it.
     pub fn take(mut this: Self) -> T {
-        match this.slot.take() {
-            Some(slot) => Domain::detach(slot),
+        match this.lent.take() {
+            Some((slot, domain)) => domain.detach(slot),
             None => unreachable!("a Pooled guard always holds its slot until consumed"),
         }
     }
@@ -123,8 +126,8 @@ impl<T: Send + 'static> Deref for Pooled<T> {
 impl<T: Send + 'static> DerefMut for Pooled<T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        match &mut self.slot {
-            Some(s) => &mut s.conn,
+        match &mut self.lent {
+            Some((s, _)) => &mut s.conn,
             None => unreachable!("a Pooled guard always holds its slot until consumed"),
         }
     }
@@ -133,8 +136,8 @@ impl<T: Send + 'static> DerefMut for Pooled<T> {
 impl<T: Send + 'static> Drop for Pooled<T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            Domain::put(slot);
+        if let Some((slot, domain)) = self.lent.take() {
+            Domain::put(slot, domain);
         }
     }
 }

@@ -128,3 +128,43 @@ fn guard_and_pool_are_send_and_sync() {
     let pool = Pool::builder().build(Dummy::new()).unwrap();
     send_future(pool.get(DOMAIN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_move_between_threads_pools_and_handles() {
+    // The put parks its domain reference per thread for the next lend;
+    // returns on other threads, to other pools and through handles must all
+    // keep the books straight.
+    let a = Pool::builder().build(Dummy::new()).unwrap();
+    let b = Pool::builder().build(Dummy::new()).unwrap();
+    for p in [&a, &b] {
+        p.set_ips(DOMAIN, [ip(2)]);
+        p.set_ips("other.test", [ip(3)]);
+    }
+    let ha = a.domain(DOMAIN);
+    assert_eq!(ha.key(), DOMAIN);
+    for i in 0..200 {
+        let pool = if i % 2 == 0 { &a } else { &b };
+        let key = if i % 3 == 0 { "other.test" } else { DOMAIN };
+        let c = pool.get(key).await.unwrap();
+        assert_eq!(Pooled::target(&c).domain(), key);
+        // return it on another thread half of the time
+        if i % 4 == 0 {
+            std::thread::spawn(move || drop(c)).join().unwrap();
+        } else {
+            drop(c);
+        }
+        let h = ha.get().await.unwrap();
+        assert_eq!(Pooled::target(&h).domain(), DOMAIN);
+    }
+    for p in [&a, &b] {
+        let s = p.stats();
+        assert_eq!(
+            s.total.created, 2,
+            "one connection per domain, reused throughout"
+        );
+        assert_eq!((s.total.in_use, s.total.idle), (0, 2));
+    }
+    drop(ha);
+    drop(a);
+    drop(b);
+}
