@@ -145,7 +145,8 @@ impl<C: Connect> Pool<C> {
     /// in the way, an idle connection of another domain is closed to make
     /// room.
     ///
-    /// An idle hit takes no lock and allocates nothing.
+    /// An idle hit takes no lock and allocates nothing; a miss (a dial or a
+    /// wait) allocates the slow path's state once.
     ///
     /// # Errors
     ///
