@@ -11,14 +11,14 @@
 //! | atomics     | `std::sync::atomic`               | `loom::sync::atomic`                       |
 //! | `Arc`       | `std::sync::Arc`                  | `loom::sync::Arc`                          |
 //! | `Mutex`     | `std::sync::Mutex`                | `loom::sync::Mutex`                        |
-//! | `IdleQueue` | `crossbeam_queue::ArrayQueue`     | a bounded FIFO behind a loom `Mutex`       |
+//! | `IdleQueue` | `crossbeam_queue::ArrayQueue`     | slots claimed by CAS, published Release    |
 //! | `SwapCell`  | `arc_swap::ArcSwap`               | a loom `Mutex<Arc<T>>`                     |
 //!
 //! crossbeam's `ArrayQueue` is invisible to loom: loom would not see the
 //! happens-before edge its push/pop create, and would report false causality
-//! violations on the connection handed through it. The loom stand-in is a
-//! lock-based bounded FIFO with the same signatures (see its docs for why
-//! not `concurrent-queue`).
+//! violations on the connection handed through it. The loom stand-in has the
+//! same signatures and publishes entries as `ArrayQueue` does, with
+//! Release/Acquire slot states (see its docs for the alternatives tried).
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
@@ -145,43 +145,89 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    use loom::sync::{Arc, Mutex};
+    use loom::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    };
     use std::ops::Deref;
 
-    /// The loom stand-in for `ArrayQueue`: same signatures, loom-visible.
+    /// The loom stand-in for `ArrayQueue`: same signatures, loom-visible,
+    /// and no stronger than the real queue where the pool's protocol cares.
     ///
-    /// A bounded FIFO behind a loom mutex. concurrent-queue (which compiles
-    /// against loom) was tried first: its lock-bit and stamp spin loops make
-    /// loom report "exceeded maximum number of branches" on the 3-thread
-    /// close model, whatever the pool does. The models check the pool's
-    /// protocol, for which the queue only needs to be a linearizable bounded
-    /// FIFO whose push happens-before the pop that takes the element — which
-    /// a lock gives, visibly to loom, with no spinning.
+    /// Each slot has a state word — empty, being written, full, being read —
+    /// claimed by a SeqCst CAS and published by a Release store, as
+    /// `ArrayQueue` claims its tail by SeqCst CAS and publishes the slot's
+    /// stamp with a Release store; a consumer finds a full slot with an
+    /// Acquire load. So a push does not become visible to a pop that races
+    /// it merely because both happened, which is what lets loom see a
+    /// missing fence between a put's push and its waiter-count read. The
+    /// value itself sits in a per-slot loom mutex, taken only by the thread
+    /// that claimed the slot.
+    ///
+    /// Two simpler stand-ins were tried: concurrent-queue (its spin loops
+    /// exhaust loom's branch budget on the 3-thread close model) and one
+    /// FIFO behind a lock (the lock orders every push before every later
+    /// pop, hiding the put's fence). Order is not FIFO here; the pool does
+    /// not depend on it.
     pub(crate) struct IdleQueue<T> {
-        cap: usize,
-        items: Mutex<std::collections::VecDeque<T>>,
+        slots: Vec<QueueSlot<T>>,
     }
+
+    struct QueueSlot<T> {
+        state: AtomicUsize,
+        value: Mutex<Option<T>>,
+    }
+
+    const EMPTY: usize = 0;
+    const WRITING: usize = 1;
+    const FULL: usize = 2;
+    const READING: usize = 3;
 
     impl<T> IdleQueue<T> {
         pub(crate) fn new(cap: usize) -> Self {
             IdleQueue {
-                cap,
-                items: Mutex::new(std::collections::VecDeque::with_capacity(cap)),
+                slots: (0..cap)
+                    .map(|_| QueueSlot {
+                        state: AtomicUsize::new(EMPTY),
+                        value: Mutex::new(None),
+                    })
+                    .collect(),
             }
         }
         pub(crate) fn push(&self, value: T) -> Result<(), T> {
-            let mut q = self.items.lock().unwrap();
-            if q.len() >= self.cap {
-                return Err(value);
+            for slot in &self.slots {
+                if slot
+                    .state
+                    .compare_exchange(EMPTY, WRITING, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    *slot.value.lock().unwrap() = Some(value);
+                    slot.state.store(FULL, Ordering::Release);
+                    return Ok(());
+                }
             }
-            q.push_back(value);
-            Ok(())
+            Err(value)
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.items.lock().unwrap().pop_front()
+            for slot in &self.slots {
+                if slot.state.load(Ordering::Acquire) == FULL
+                    && slot
+                        .state
+                        .compare_exchange(FULL, READING, Ordering::SeqCst, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    let value = slot.value.lock().unwrap().take();
+                    slot.state.store(EMPTY, Ordering::Release);
+                    return value;
+                }
+            }
+            None
         }
         pub(crate) fn len(&self) -> usize {
-            self.items.lock().unwrap().len()
+            self.slots
+                .iter()
+                .filter(|s| s.state.load(Ordering::Acquire) == FULL)
+                .count()
         }
     }
 
