@@ -55,6 +55,14 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// Bytes given to [`fingerprint::ClientHello::parse`](crate::fingerprint::ClientHello::parse)
+    /// are not a ClientHello record.
+    #[error("invalid ClientHello: {reason}")]
+    InvalidClientHello {
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A configuration value was rejected.
     #[error("invalid config: {key} = {value}: {reason}")]
     InvalidConfig {
@@ -152,6 +160,11 @@ impl Error {
     /// The connector failed.
     pub fn is_connect(&self) -> bool {
         matches!(self, Error::Connect { .. })
+    }
+
+    /// Bytes were not a parsable ClientHello.
+    pub fn is_invalid_client_hello(&self) -> bool {
+        matches!(self, Error::InvalidClientHello { .. })
     }
 
     /// A configuration value was rejected.

@@ -8,6 +8,7 @@ mod config;
 mod connect;
 mod engine;
 mod error;
+pub mod fingerprint;
 mod pool;
 mod pooled;
 mod state;
