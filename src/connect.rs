@@ -1,6 +1,6 @@
 //! The `Connect` trait: how the pool makes, checks and closes connections.
 
-use crate::error::Error;
+use crate::{error::Error, stats::ProfileStats};
 use std::{fmt, future::Future, net::SocketAddr, sync::Arc};
 
 /// Where a connection goes: the domain it serves (the TLS server name) and
@@ -96,6 +96,12 @@ pub trait Connect: Send + Sync + 'static {
     /// send a close_notify first. Must not block.
     fn close(&self, conn: Self::Conn) {
         drop(conn);
+    }
+
+    /// Per-profile dial counts, for connectors that have fingerprint
+    /// profiles ([`Stats::profiles`](crate::Stats::profiles)). Defaults to none.
+    fn profile_stats(&self) -> Vec<ProfileStats> {
+        Vec::new()
     }
 }
 

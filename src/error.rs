@@ -34,6 +34,61 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// The TCP connection was refused (nothing listens at the address).
+    #[error("connection to {domain} at {addr} refused")]
+    ConnectRefused {
+        /// The domain being dialed.
+        domain: Arc<str>,
+        /// The address that refused.
+        addr: SocketAddr,
+    },
+
+    /// The TLS handshake did not finish within its time-out.
+    #[error("TLS handshake with {domain} at {addr} timed out after {timeout:?}")]
+    HandshakeTimeout {
+        /// The domain being dialed.
+        domain: Arc<str>,
+        /// The address being dialed.
+        addr: SocketAddr,
+        /// The time-out that elapsed.
+        timeout: Duration,
+    },
+
+    /// The server's certificate was rejected for the domain.
+    #[error("certificate of {domain} at {addr} rejected: {reason}")]
+    Certificate {
+        /// The domain the certificate had to be valid for.
+        domain: Arc<str>,
+        /// The address that presented it.
+        addr: SocketAddr,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The peer reset or closed the connection during the handshake.
+    #[error("connection to {domain} at {addr} reset during the handshake")]
+    Reset {
+        /// The domain being dialed.
+        domain: Arc<str>,
+        /// The address that reset.
+        addr: SocketAddr,
+    },
+
+    /// The TLS handshake failed for another reason (including a peer that
+    /// supports none of the profiles tried).
+    #[error("TLS handshake with {domain} at {addr} failed (profile {profile}): {source}")]
+    Tls {
+        /// The domain being dialed.
+        domain: Arc<str>,
+        /// The address being dialed.
+        addr: SocketAddr,
+        /// The profile of the last attempt.
+        profile: Arc<str>,
+        /// rustls's or the socket's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// The pool was closed: no connection is lent any more.
     #[error("the pool is closed")]
     Closed,
@@ -132,9 +187,34 @@ impl Error {
         self
     }
 
-    /// Waiting or connecting took too long.
+    /// Waiting, connecting or handshaking took too long.
     pub fn is_timeout(&self) -> bool {
-        self.is_wait_timeout() || self.is_connect_timeout()
+        self.is_wait_timeout() || self.is_connect_timeout() || self.is_handshake_timeout()
+    }
+
+    /// The TCP connection was refused.
+    pub fn is_connect_refused(&self) -> bool {
+        matches!(self, Error::ConnectRefused { .. })
+    }
+
+    /// The TLS handshake timed out.
+    pub fn is_handshake_timeout(&self) -> bool {
+        matches!(self, Error::HandshakeTimeout { .. })
+    }
+
+    /// The server certificate was rejected.
+    pub fn is_certificate(&self) -> bool {
+        matches!(self, Error::Certificate { .. })
+    }
+
+    /// The peer reset the connection.
+    pub fn is_reset(&self) -> bool {
+        matches!(self, Error::Reset { .. })
+    }
+
+    /// The TLS handshake failed (other than certificate, time-out, reset).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Error::Tls { .. })
     }
 
     /// Waiting for a free connection took longer than `wait_timeout`.
@@ -175,7 +255,12 @@ impl Error {
     /// The address the failure concerns, when there is one.
     pub fn addr(&self) -> Option<SocketAddr> {
         match self {
-            Error::ConnectTimeout { addr, .. } => Some(*addr),
+            Error::ConnectTimeout { addr, .. }
+            | Error::ConnectRefused { addr, .. }
+            | Error::HandshakeTimeout { addr, .. }
+            | Error::Certificate { addr, .. }
+            | Error::Reset { addr, .. }
+            | Error::Tls { addr, .. } => Some(*addr),
             Error::Connect {
                 target: Some(t), ..
             } => Some(t.addr()),
@@ -188,6 +273,11 @@ impl Error {
         match self {
             Error::WaitTimeout { domain, .. }
             | Error::ConnectTimeout { domain, .. }
+            | Error::ConnectRefused { domain, .. }
+            | Error::HandshakeTimeout { domain, .. }
+            | Error::Certificate { domain, .. }
+            | Error::Reset { domain, .. }
+            | Error::Tls { domain, .. }
             | Error::NoAddress { domain } => Some(domain),
             Error::Connect {
                 target: Some(t), ..

@@ -11,9 +11,13 @@ mod error;
 pub mod fingerprint;
 mod pool;
 mod pooled;
+#[cfg(not(loom))]
+pub mod profile;
 mod state;
 mod stats;
 mod sync;
+#[cfg(not(loom))]
+mod tls;
 
 pub use crate::{
     config::Config,
@@ -21,8 +25,16 @@ pub use crate::{
     error::{BoxError, Error},
     pool::{Builder, DomainHandle, Pool},
     pooled::Pooled,
-    stats::{DomainStats, Stats},
+    stats::{DomainStats, ProfileStats, Stats},
 };
+
+#[cfg(not(loom))]
+pub use crate::tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder};
+
+/// Re-exported so that certificates and root stores can be named without a
+/// direct dependency.
+#[cfg(not(loom))]
+pub use rustls;
 
 /// Re-exported so that tests can build a mock clock for
 /// [`Builder::clock`] without naming the dependency themselves.

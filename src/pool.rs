@@ -343,6 +343,7 @@ impl<C: Connect> Pool<C> {
             waiting,
             closed: shared.is_closed(),
             domains: per_domain,
+            profiles: self.inner.connector.profile_stats(),
         }
     }
 

@@ -86,6 +86,18 @@ impl DomainStats {
     }
 }
 
+/// Dials and handshake failures of one TLS fingerprint profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProfileStats {
+    /// The profile's name.
+    pub name: Arc<str>,
+    /// Handshakes attempted with it.
+    pub dials: u64,
+    /// Handshakes with it that failed.
+    pub handshake_failures: u64,
+}
+
 /// A point-in-time snapshot of the pool: totals and one entry per domain.
 ///
 /// Counters are read one after another while the pool runs, so a snapshot
@@ -105,6 +117,9 @@ pub struct Stats {
     pub closed: bool,
     /// Per-domain snapshots, in no particular order.
     pub domains: Vec<DomainStats>,
+    /// Per-profile dial counts, from the connector (empty for connectors
+    /// without profiles).
+    pub profiles: Vec<ProfileStats>,
 }
 
 impl Stats {
