@@ -18,7 +18,7 @@ const PINNED: &[(&str, &str)] = &[
     ("p384-h2", "t13d1011h2_61a7ad8aa9b6_f4becea66202"),
 ];
 
-async fn capture(profile: &str) -> ClientHello {
+async fn capture(profile: &str) -> (ClientHello, Vec<u8>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -49,14 +49,20 @@ async fn capture(profile: &str) -> ClientHello {
     let _ = dial.await;
     let hello = ClientHello::parse(&bytes).unwrap();
     assert_eq!(hello.server_name.as_deref(), Some("capture.hotpool.test"));
-    hello
+    (hello, bytes)
 }
 
 #[tokio::test]
 async fn every_builtin_profile_has_its_pinned_ja4() {
     let mut seen = Vec::new();
+    let seeds = std::env::var_os("HOTPOOL_WRITE_FUZZ_SEEDS");
     for p in Profile::builtin() {
-        let hello = capture(p.name()).await;
+        let (hello, raw) = capture(p.name()).await;
+        if seeds.is_some() {
+            // refresh the client_hello fuzz target's seed corpus
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/client_hello");
+            std::fs::write(format!("{dir}/{}.bin", p.name()), &raw).unwrap();
+        }
         let ja4 = hello.ja4();
         println!(
             "{:12} {ja4}  ({} bytes of extensions listed)",
@@ -81,8 +87,14 @@ async fn every_builtin_profile_has_its_pinned_ja4() {
 
 #[tokio::test]
 async fn the_pq_profile_sends_a_large_hello_and_the_classic_one_a_small_one() {
-    let pq = capture("pq-h2").await;
-    let classic = capture("classic-h2").await;
+    let (pq, pq_raw) = capture("pq-h2").await;
+    let (classic, classic_raw) = capture("classic-h2").await;
+    assert!(
+        pq_raw.len() > classic_raw.len() + 1000,
+        "{} vs {} bytes",
+        pq_raw.len(),
+        classic_raw.len()
+    );
     assert!(
         pq.groups.contains(&0x11ec),
         "X25519MLKEM768 offered: {:x?}",
