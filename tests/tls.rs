@@ -242,3 +242,64 @@ async fn local_address_binding() {
         "192.0.2.77".parse::<IpAddr>().unwrap()
     );
 }
+
+#[tokio::test]
+async fn profile_choice_random_and_round_robin_spread_dials() {
+    let ca = Ca::new();
+    let server = start(&[ip(2)], ca.server_config(&[NAME]), Mode::Echo).await;
+    for choice in [ProfileChoice::Random, ProfileChoice::RoundRobin] {
+        let pool = Pool::builder()
+            .max_conns_per_domain(24)
+            .build(
+                connector(&ca)
+                    .profile_choice(choice.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        let key = format!("{NAME}:{}", server.port);
+        pool.set_ips(&key, [ip(2)]);
+        let mut held = Vec::new();
+        for _ in 0..24 {
+            held.push(pool.get(&key).await.unwrap());
+        }
+        let mut used: Vec<&str> = held.iter().map(|c| c.profile()).collect();
+        used.sort_unstable();
+        used.dedup();
+        let stats = pool.stats().profiles;
+        assert_eq!(stats.iter().map(|p| p.dials).sum::<u64>(), 24);
+        match choice {
+            // six profiles, 24 dials: each profile four times
+            ProfileChoice::RoundRobin => {
+                assert!(stats.iter().all(|p| p.dials == 4), "{stats:?}")
+            }
+            // the chance that 24 uniform draws over six hit at most two is
+            // below 1e-10
+            _ => assert!(used.len() > 2, "{used:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sockets_carry_nodelay_keepalive_and_the_profiles_tcp_options() {
+    let ca = Ca::new();
+    let server = start(&[ip(2)], ca.server_config(&[NAME]), Mode::Echo).await;
+    let pool = Pool::builder()
+        .build(
+            connector(&ca)
+                .profile_choice(ProfileChoice::Fixed("p384-h2".into()))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    let key = format!("{NAME}:{}", server.port);
+    pool.set_ips(&key, [ip(2)]);
+    let conn = pool.get(&key).await.unwrap();
+    assert_eq!(conn.profile(), "p384-h2");
+    let sock = socket2::SockRef::from(conn.get_ref().get_ref().0);
+    assert!(sock.tcp_nodelay().unwrap());
+    assert!(sock.keepalive().unwrap());
+    assert_eq!(sock.ttl_v4().unwrap(), 64, "the profile's TTL");
+    // the kernel doubles the requested size for bookkeeping
+    assert!(sock.recv_buffer_size().unwrap() >= 256 * 1024);
+}
