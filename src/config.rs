@@ -1,7 +1,7 @@
 //! Pool settings, their defaults and their validation.
 
 use crate::error::Error;
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 /// The pool's settings. Start from [`Config::default`] (or use
 /// [`Pool::builder`](crate::Pool::builder)) and change what you need; every
@@ -33,6 +33,12 @@ pub struct Config {
     /// The port dialed for a domain key without one (`"example.com"` →
     /// 443; `"example.com:8443"` names its own). Default 443.
     pub default_port: u16,
+    /// How long a blacklisted IP stays blocked. Default 15 min.
+    pub blacklist_ttl: Duration,
+    /// IPs that are never blacklisted.
+    pub allow_ips: Vec<IpAddr>,
+    /// IPs that are always blacklisted.
+    pub deny_ips: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -46,6 +52,9 @@ impl Default for Config {
             max_lifetime: Duration::from_secs(300),
             max_errors: 10,
             default_port: 443,
+            blacklist_ttl: Duration::from_secs(15 * 60),
+            allow_ips: Vec::new(),
+            deny_ips: Vec::new(),
         }
     }
 }
@@ -76,6 +85,14 @@ impl Config {
         positive("connect_timeout", self.connect_timeout)?;
         positive("idle_timeout", self.idle_timeout)?;
         positive("max_lifetime", self.max_lifetime)?;
+        positive("blacklist_ttl", self.blacklist_ttl)?;
+        if let Some(ip) = self.allow_ips.iter().find(|ip| self.deny_ips.contains(ip)) {
+            return Err(Error::invalid_config(
+                "deny_ips",
+                ip,
+                "is also in allow_ips",
+            ));
+        }
         if self.default_port == 0 {
             return Err(Error::invalid_config(
                 "default_port",
@@ -107,7 +124,7 @@ mod tests {
     #[test]
     fn each_zero_value_is_named() {
         type Set = fn(&mut Config);
-        let cases: [(&str, Set); 7] = [
+        let cases: [(&str, Set); 8] = [
             ("max_conns", |c| c.max_conns = 0),
             ("max_conns_per_domain", |c| c.max_conns_per_domain = 0),
             ("wait_timeout", |c| c.wait_timeout = Duration::ZERO),
@@ -115,6 +132,7 @@ mod tests {
             ("idle_timeout", |c| c.idle_timeout = Duration::ZERO),
             ("max_lifetime", |c| c.max_lifetime = Duration::ZERO),
             ("default_port", |c| c.default_port = 0),
+            ("blacklist_ttl", |c| c.blacklist_ttl = Duration::ZERO),
         ];
         for (key, set) in cases {
             let mut c = Config::default();

@@ -45,6 +45,7 @@
 //! | notifier's waiter-count load | Acquire | the waiter's `fetch_add` (release part): the listener inserted before it is visible to `notify` |
 //! | `closed` store + fence / load after fence | SeqCst / Acquire | put's post-push fence (Dekker); waiters re-check it after registering |
 
+use crate::blacklist::Blacklist;
 use crate::{
     clock::Ticker,
     config::Config,
@@ -86,6 +87,7 @@ pub(crate) struct Settings {
     idle_ticks: unmodeled::AtomicU64,
     lifetime_ticks: unmodeled::AtomicU64,
     max_errors: unmodeled::AtomicU64,
+    blacklist_ttl_ns: unmodeled::AtomicU64,
     default_port: u16,
 }
 
@@ -103,6 +105,7 @@ impl Settings {
             idle_ticks: state::ticks_from(c.idle_timeout).into(),
             lifetime_ticks: state::ticks_from(c.max_lifetime).into(),
             max_errors: u64::from(c.max_errors).into(),
+            blacklist_ttl_ns: nanos(c.blacklist_ttl).into(),
             default_port: c.default_port,
         }
     }
@@ -113,6 +116,10 @@ impl Settings {
 
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_nanos(self.connect_timeout_ns.load(unmodeled::Ordering::Relaxed))
+    }
+
+    pub(crate) fn blacklist_ttl(&self) -> Duration {
+        Duration::from_nanos(self.blacklist_ttl_ns.load(unmodeled::Ordering::Relaxed))
     }
 
     #[inline]
@@ -137,6 +144,7 @@ pub(crate) enum Reason {
     LifetimeExpired,
     TooManyErrors,
     AddressRetired,
+    AddressBlocked,
     Discarded,
     QueueFull,
     PoolClosed,
@@ -152,6 +160,7 @@ impl Reason {
             Reason::LifetimeExpired => "max lifetime",
             Reason::TooManyErrors => "too many errors",
             Reason::AddressRetired => "address retired",
+            Reason::AddressBlocked => "address blacklisted",
             Reason::Discarded => "discarded",
             Reason::QueueFull => "idle queue full",
             Reason::PoolClosed => "pool closed",
@@ -167,19 +176,28 @@ impl Reason {
 pub(crate) struct Addr {
     pub(crate) addr: SocketAddr,
     retired: unmodeled::AtomicBool,
+    /// This IP's blacklist deadline in ticks (0: not blocked), a copy of the
+    /// pool blacklist's entry kept here for the hot path.
+    blocked_until: unmodeled::AtomicU64,
 }
 
 impl Addr {
-    fn new(addr: SocketAddr) -> Arc<Addr> {
+    fn new(addr: SocketAddr, blocked_until: u64) -> Arc<Addr> {
         Arc::new(Addr {
             addr,
             retired: unmodeled::AtomicBool::new(false),
+            blocked_until: unmodeled::AtomicU64::new(blocked_until),
         })
     }
 
     #[inline]
     fn is_retired(&self) -> bool {
         self.retired.load(unmodeled::Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn is_blocked(&self, now: u64) -> bool {
+        self.blocked_until.load(unmodeled::Ordering::Relaxed) > now
     }
 }
 
@@ -368,6 +386,9 @@ impl<T: Send + 'static> Domain<T> {
         if slot.meta.addr.is_retired() {
             return Some(Reason::AddressRetired);
         }
+        if slot.meta.addr.is_blocked(now) {
+            return Some(Reason::AddressBlocked);
+        }
         if !self.pool.driver.is_open(&slot.conn) {
             return Some(Reason::PeerClosed);
         }
@@ -433,6 +454,9 @@ impl<T: Send + 'static> Domain<T> {
         }
         if slot.meta.addr.is_retired() {
             return Some(Reason::AddressRetired);
+        }
+        if slot.meta.addr.is_blocked(now) {
+            return Some(Reason::AddressBlocked);
         }
         None
     }
@@ -609,18 +633,37 @@ impl<T: Send + 'static> Domain<T> {
 
     // --- addresses -----------------------------------------------------------
 
-    /// The next address to dial, round-robin, skipping retired ones.
-    pub(crate) fn next_addr(&self) -> Option<Arc<Addr>> {
+    /// The next address to dial, round-robin, skipping retired and
+    /// blacklisted ones. `Err(None)`: the domain has no address;
+    /// `Err(Some(ip))`: every address is blacklisted (`ip` is one of them).
+    pub(crate) fn next_addr(&self) -> Result<Arc<Addr>, Option<IpAddr>> {
         let ips = self.ips.load();
         let n = ips.len();
         if n == 0 {
-            return None;
+            return Err(None);
         }
+        let now = self.pool.ticker.now();
         let start = self.rr.fetch_add(1, unmodeled::Ordering::Relaxed);
-        (0..n)
-            .map(|i| &ips[(start + i) % n])
-            .find(|a| !a.is_retired())
-            .cloned()
+        let mut blocked = None;
+        for i in 0..n {
+            let a = &ips[(start + i) % n];
+            if a.is_retired() {
+                continue;
+            }
+            if a.is_blocked(now) {
+                blocked = Some(a.addr.ip());
+                continue;
+            }
+            return Ok(a.clone());
+        }
+        Err(blocked)
+    }
+
+    /// Copies a blacklist deadline to this domain's addresses of `ip`.
+    fn mark_blocked(&self, ip: IpAddr, until: u64) {
+        for a in self.ips.load().iter().filter(|a| a.addr.ip() == ip) {
+            a.blocked_until.store(until, unmodeled::Ordering::Relaxed);
+        }
     }
 
     /// The domain as dialed: host and the address to use.
@@ -641,7 +684,7 @@ impl<T: Send + 'static> Domain<T> {
             }
             match old.iter().find(|a| a.addr == sa) {
                 Some(a) => new.push(a.clone()),
-                None => new.push(Addr::new(sa)),
+                None => new.push(Addr::new(sa, self.pool.blacklist.until(*ip))),
             }
         }
         let mut retired = false;
@@ -970,6 +1013,7 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(crate) driver: StdArc<dyn Driver<T>>,
     next_id: unmodeled::AtomicU64,
     evict_cursor: unmodeled::AtomicUsize,
+    pub(crate) blacklist: Blacklist,
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -990,7 +1034,32 @@ impl<T: Send + 'static> Shared<T> {
             driver,
             next_id: unmodeled::AtomicU64::new(0),
             evict_cursor: unmodeled::AtomicUsize::new(0),
+            blacklist: Blacklist::new(&config.allow_ips, &config.deny_ips),
         }
+    }
+
+    /// Blacklists `ip` until `until` (ticks) in every domain. Its idle
+    /// connections are closed when next found, lent ones when returned, and
+    /// dials skip it. Returns false if the IP is on the allow list.
+    pub(crate) fn block(&self, ip: IpAddr, until: u64) -> bool {
+        let Some(until) = self.blacklist.block(ip, until) else {
+            return false;
+        };
+        for d in self.domains() {
+            d.mark_blocked(ip, until);
+        }
+        tracing::debug!(%ip, "hotpool: address blacklisted");
+        true
+    }
+
+    /// Lifts a blacklist entry in every domain.
+    pub(crate) fn unblock(&self, ip: IpAddr) -> bool {
+        let lifted = self.blacklist.unblock(ip);
+        let until = self.blacklist.until(ip); // a deny-list IP stays blocked
+        for d in self.domains() {
+            d.mark_blocked(ip, until);
+        }
+        lifted
     }
 
     #[inline]

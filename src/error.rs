@@ -1,7 +1,13 @@
 //! The crate's one error type.
 
 use crate::connect::Target;
-use std::{error::Error as StdError, fmt, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    error::Error as StdError,
+    fmt,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 /// A boxed error source.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -87,6 +93,16 @@ pub enum Error {
         /// rustls's or the socket's error.
         #[source]
         source: BoxError,
+    },
+
+    /// The address is blacklisted (or, for a dial, every address of the
+    /// domain is).
+    #[error("{ip} ({domain}) is blacklisted")]
+    Blocked {
+        /// The domain being dialed.
+        domain: Arc<str>,
+        /// The blacklisted IP.
+        ip: IpAddr,
     },
 
     /// The pool was closed: no connection is lent any more.
@@ -192,6 +208,11 @@ impl Error {
         self.is_wait_timeout() || self.is_connect_timeout() || self.is_handshake_timeout()
     }
 
+    /// The address is blacklisted.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self, Error::Blocked { .. })
+    }
+
     /// The TCP connection was refused.
     pub fn is_connect_refused(&self) -> bool {
         matches!(self, Error::ConnectRefused { .. })
@@ -278,6 +299,7 @@ impl Error {
             | Error::Certificate { domain, .. }
             | Error::Reset { domain, .. }
             | Error::Tls { domain, .. }
+            | Error::Blocked { domain, .. }
             | Error::NoAddress { domain } => Some(domain),
             Error::Connect {
                 target: Some(t), ..

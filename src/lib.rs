@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
+mod blacklist;
 mod clock;
 mod config;
 mod connect;

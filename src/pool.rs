@@ -225,11 +225,20 @@ impl<C: Connect> Pool<C> {
     /// failure (and if this future is dropped).
     async fn dial(&self, res: Reservation<C::Conn>) -> Result<Lent<C::Conn>, Error> {
         let d = res.domain().clone();
-        let Some(addr) = d.next_addr() else {
-            d.count_miss();
-            return Err(Error::NoAddress {
-                domain: d.key().clone(),
-            });
+        let addr = match d.next_addr() {
+            Ok(addr) => addr,
+            Err(blocked) => {
+                d.count_miss();
+                return Err(match blocked {
+                    Some(ip) => Error::Blocked {
+                        domain: d.key().clone(),
+                        ip,
+                    },
+                    None => Error::NoAddress {
+                        domain: d.key().clone(),
+                    },
+                });
+            }
         };
         let target = d.target_for(&addr);
         d.count_dial();
@@ -308,6 +317,48 @@ impl<C: Connect> Pool<C> {
             .unwrap_or_default()
     }
 
+    /// Blacklists `ip` for the `blacklist_ttl` setting (default 15 min), in
+    /// every domain: dials skip it, its idle connections are closed when next
+    /// found and lent ones when returned. Returns false if `ip` is on the
+    /// allow list. Blocking an IP again extends, never shortens, its block.
+    pub fn block(&self, ip: IpAddr) -> bool {
+        let ttl = self.inner.shared.settings.blacklist_ttl();
+        self.block_for(ip, ttl)
+    }
+
+    /// Blacklists `ip` for `ttl`; see [`block`](Pool::block).
+    pub fn block_for(&self, ip: IpAddr, ttl: Duration) -> bool {
+        let shared = &self.inner.shared;
+        let until = shared
+            .ticker
+            .now()
+            .saturating_add(crate::state::ticks_from(ttl));
+        shared.block(ip, until)
+    }
+
+    /// Lifts `ip`'s blacklist entry (a deny-list entry stays). Returns
+    /// whether there was one.
+    pub fn unblock(&self, ip: IpAddr) -> bool {
+        self.inner.shared.unblock(ip)
+    }
+
+    /// Whether `ip` is blacklisted now.
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let shared = &self.inner.shared;
+        shared.blacklist.until(ip) > shared.ticker.now()
+    }
+
+    /// The blacklisted IPs, expired entries dropped.
+    pub fn blocked(&self) -> Vec<IpAddr> {
+        let shared = &self.inner.shared;
+        shared
+            .blacklist
+            .snapshot(shared.ticker.now())
+            .into_iter()
+            .map(|(ip, _)| ip)
+            .collect()
+    }
+
     /// Closes the pool: idle connections are closed, waiting tasks fail with
     /// [`Error::Closed`], later `get`s fail with it, and lent connections are
     /// closed when they are returned. Idempotent.
@@ -344,6 +395,7 @@ impl<C: Connect> Pool<C> {
             closed: shared.is_closed(),
             domains: per_domain,
             profiles: self.inner.connector.profile_stats(),
+            blacklisted: shared.blacklist.sweep(shared.ticker.now()) as u64,
         }
     }
 
@@ -500,6 +552,24 @@ impl Builder {
     /// Errors after which a connection is closed (default 10).
     pub fn max_errors(mut self, n: u8) -> Self {
         self.config.max_errors = n;
+        self
+    }
+
+    /// How long [`Pool::block`] blacklists an IP (default 15 min).
+    pub fn blacklist_ttl(mut self, d: Duration) -> Self {
+        self.config.blacklist_ttl = d;
+        self
+    }
+
+    /// IPs that are never blacklisted.
+    pub fn allow_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.config.allow_ips = ips.into_iter().collect();
+        self
+    }
+
+    /// IPs that are always blacklisted.
+    pub fn deny_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.config.deny_ips = ips.into_iter().collect();
         self
     }
 

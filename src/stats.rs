@@ -120,6 +120,8 @@ pub struct Stats {
     /// Per-profile dial counts, from the connector (empty for connectors
     /// without profiles).
     pub profiles: Vec<ProfileStats>,
+    /// IPs blacklisted now (deny list included).
+    pub blacklisted: u64,
 }
 
 impl Stats {
