@@ -20,6 +20,13 @@ use std::{
 
 type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Send + 'a>>;
 
+/// The hot path shared by every get: an idle connection of `d`, fit to lend,
+/// in a guard holding the thread's parked reference to `d` if it has one.
+#[inline]
+fn lend_idle<T: Send + 'static>(d: &Arc<Domain<T>>) -> Option<Pooled<T>> {
+    d.pop_idle().map(|slot| Pooled::new(slot, stash::take(d)))
+}
+
 /// The future of [`Pool::get`].
 ///
 /// Its first poll runs the hot path — an idle hit — in place; only a miss
@@ -51,10 +58,7 @@ impl<C: Connect> Future for Get<'_, C> {
             if shared.is_closed() {
                 return Poll::Ready(Err(Error::Closed));
             }
-            let lend = |d: &Arc<Domain<C::Conn>>| match d.pop_idle() {
-                Some(slot) => Ok(Pooled::new(slot, stash::take(d))),
-                None => Err(d.clone()),
-            };
+            let lend = |d: &Arc<Domain<C::Conn>>| lend_idle(d).ok_or_else(|| d.clone());
             let hit = match self.domain {
                 Key::Name(name) => Shared::with_domain(shared, name, lend),
                 Key::Resolved(d) => lend(d),
@@ -286,12 +290,12 @@ impl<C: Connect> Pool<C> {
             return None;
         }
         shared
-            .with_known(domain, |d| match d.pop_idle() {
-                Some(slot) => Some(Pooled::new(slot, stash::take(d))),
-                None => {
+            .with_known(domain, |d| {
+                let lent = lend_idle(d);
+                if lent.is_none() {
                     d.count_miss();
-                    None
                 }
+                lent
             })
             .flatten()
     }
@@ -477,13 +481,11 @@ impl<C: Connect> DomainHandle<C> {
         if self.pool.inner.shared.is_closed() {
             return None;
         }
-        match self.domain.pop_idle() {
-            Some(slot) => Some(Pooled::new(slot, stash::take(&self.domain))),
-            None => {
-                self.domain.count_miss();
-                None
-            }
+        let lent = lend_idle(&self.domain);
+        if lent.is_none() {
+            self.domain.count_miss();
         }
+        lent
     }
 
     /// The pool key.
