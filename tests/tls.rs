@@ -20,6 +20,14 @@ fn connector(ca: &Ca) -> hotpool::TlsConnectorBuilder {
         .connect_timeout(Duration::from_millis(500))
 }
 
+/// A pool over `connector` whose key `NAME:port` dials `ips`.
+fn pool_for(connector: TlsConnector, port: u16, ips: &[IpAddr]) -> (Pool<TlsConnector>, String) {
+    let pool = Pool::builder().build(connector).unwrap();
+    let key = format!("{NAME}:{port}");
+    pool.set_ips(&key, ips.iter().copied());
+    (pool, key)
+}
+
 fn assert_no_live(pool: &Pool<TlsConnector>, key: &str) {
     let (pool_live, _, domain_live, _) = pool.debug_counts(key);
     assert_eq!((pool_live, domain_live), (0, 0), "capacity released");
@@ -29,11 +37,11 @@ fn assert_no_live(pool: &Pool<TlsConnector>, key: &str) {
 async fn dials_by_ip_with_sni_and_reuses_the_stream() {
     let ca = Ca::new();
     let server = start(&[ip(2), ip(3)], ca.server_config(&[NAME]), Mode::Echo).await;
-    let pool = Pool::builder()
-        .build(connector(&ca).build().unwrap())
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(2), ip(3)]);
+    let (pool, key) = pool_for(
+        connector(&ca).build().unwrap(),
+        server.port,
+        &[ip(2), ip(3)],
+    );
 
     let mut conn = pool.get(&key).await.unwrap();
     assert_eq!(Pooled::target(&conn).domain(), NAME);
@@ -68,11 +76,7 @@ async fn dials_by_ip_with_sni_and_reuses_the_stream() {
 async fn a_certificate_for_another_name_is_rejected_and_nothing_pooled() {
     let ca = Ca::new();
     let server = start(&[ip(2)], ca.server_config(&["other.example"]), Mode::Echo).await;
-    let pool = Pool::builder()
-        .build(connector(&ca).build().unwrap())
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(2)]);
+    let (pool, key) = pool_for(connector(&ca).build().unwrap(), server.port, &[ip(2)]);
     let e = pool.get(&key).await.unwrap_err();
     assert!(e.is_certificate(), "{e}");
     assert_eq!(e.domain(), Some(NAME));
@@ -131,17 +135,15 @@ async fn no_profile_fits_after_max_retries_is_a_tls_error() {
         .into_iter()
         .filter(|p| p.name() == "tls13-h1")
         .collect();
-    let pool = Pool::builder()
-        .build(
-            connector(&ca)
-                .profiles(only13)
-                .max_retries(2)
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(3)]);
+    let (pool, key) = pool_for(
+        connector(&ca)
+            .profiles(only13)
+            .max_retries(2)
+            .build()
+            .unwrap(),
+        server.port,
+        &[ip(3)],
+    );
     let e = pool.get(&key).await.unwrap_err();
     assert!(e.is_tls(), "{e}");
     assert!(e.to_string().contains("tls13-h1"), "{e}");
@@ -152,11 +154,7 @@ async fn no_profile_fits_after_max_retries_is_a_tls_error() {
 async fn a_silent_server_times_out_the_handshake() {
     let ca = Ca::new();
     let server = start(&[ip(2)], ca.server_config(&[NAME]), Mode::Silent).await;
-    let pool = Pool::builder()
-        .build(connector(&ca).build().unwrap())
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(2)]);
+    let (pool, key) = pool_for(connector(&ca).build().unwrap(), server.port, &[ip(2)]);
     let e = pool.get(&key).await.unwrap_err();
     assert!(e.is_handshake_timeout() && e.is_timeout(), "{e}");
     assert_eq!(server.accepts(), 1);
@@ -184,11 +182,7 @@ async fn a_closed_port_is_refused() {
 async fn a_peer_closed_connection_is_not_lent_again() {
     let ca = Ca::new();
     let server = start(&[ip(2)], ca.server_config(&[NAME]), Mode::Echo).await;
-    let pool = Pool::builder()
-        .build(connector(&ca).build().unwrap())
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(2)]);
+    let (pool, key) = pool_for(connector(&ca).build().unwrap(), server.port, &[ip(2)]);
     let mut conn = pool.get(&key).await.unwrap();
     assert!(conn.is_open());
     conn.shutdown().await.unwrap(); // our close_notify + FIN; the echo server then closes
@@ -212,16 +206,14 @@ async fn a_peer_closed_connection_is_not_lent_again() {
 async fn local_address_binding() {
     let ca = Ca::new();
     let server = start(&[ip(2)], ca.server_config(&[NAME]), Mode::Echo).await;
-    let pool = Pool::builder()
-        .build(
-            connector(&ca)
-                .local_addresses([ip(9), "::1".parse().unwrap()])
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(2)]);
+    let (pool, key) = pool_for(
+        connector(&ca)
+            .local_addresses([ip(9), "::1".parse().unwrap()])
+            .build()
+            .unwrap(),
+        server.port,
+        &[ip(2)],
+    );
     let conn = pool.get(&key).await.unwrap();
     let local = conn.get_ref().get_ref().0.local_addr().unwrap();
     assert_eq!(local.ip(), ip(9), "bound to the IPv4 local address");
@@ -284,16 +276,14 @@ async fn profile_choice_random_and_round_robin_spread_dials() {
 async fn sockets_carry_nodelay_keepalive_and_the_profiles_tcp_options() {
     let ca = Ca::new();
     let server = start(&[ip(2)], ca.server_config(&[NAME]), Mode::Echo).await;
-    let pool = Pool::builder()
-        .build(
-            connector(&ca)
-                .profile_choice(ProfileChoice::Fixed("p384-h2".into()))
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-    let key = format!("{NAME}:{}", server.port);
-    pool.set_ips(&key, [ip(2)]);
+    let (pool, key) = pool_for(
+        connector(&ca)
+            .profile_choice(ProfileChoice::Fixed("p384-h2".into()))
+            .build()
+            .unwrap(),
+        server.port,
+        &[ip(2)],
+    );
     let conn = pool.get(&key).await.unwrap();
     assert_eq!(conn.profile(), "p384-h2");
     let sock = socket2::SockRef::from(conn.get_ref().get_ref().0);
