@@ -149,6 +149,7 @@ pub(crate) enum Reason {
     QueueFull,
     PoolClosed,
     Evicted,
+    Refreshed,
     DoubleLend,
 }
 
@@ -165,6 +166,7 @@ impl Reason {
             Reason::QueueFull => "idle queue full",
             Reason::PoolClosed => "pool closed",
             Reason::Evicted => "evicted for another domain",
+            Reason::Refreshed => "closed to make room for a fresh dial",
             Reason::DoubleLend => "state word out of sync (double lend)",
         }
     }
@@ -710,25 +712,34 @@ impl<T: Send + 'static> Domain<T> {
     /// Lends an idle connection, or hands back a capacity reservation for
     /// the caller to dial with, waiting up to `wait_timeout` for either.
     ///
+    /// With `fresh`, no idle connection is lent: the caller wants a new one
+    /// (a stale-connection retry). An idle connection of this domain that
+    /// holds capacity the dial needs is closed to make room.
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future at any await point drops its [`Waiter`], which
     /// deregisters the listeners and gives back the waiter counts; nothing
     /// else is held across an await.
-    pub(crate) async fn acquire(this: &Arc<Self>) -> Result<Acquired<T>, Error> {
+    pub(crate) async fn acquire(this: &Arc<Self>, fresh: bool) -> Result<Acquired<T>, Error> {
         let pool = &*this.pool;
         let mut waited_since = None;
         let result = loop {
             if pool.is_closed() {
                 break Err(Error::Closed);
             }
-            if let Some(slot) = this.pop_idle() {
-                break Ok(Acquired::Idle(slot));
+            if !fresh {
+                if let Some(slot) = this.pop_idle() {
+                    break Ok(Acquired::Idle(slot));
+                }
             }
             let mut blocked = match Domain::try_reserve(this) {
                 Ok(res) => break Ok(Acquired::Dial(res)),
                 Err(b) => b,
             };
+            if fresh && this.close_one_idle() {
+                continue;
+            }
             if blocked == Blocked::Pool && pool.evict_idle(this) {
                 continue;
             }
@@ -741,16 +752,26 @@ impl<T: Send + 'static> Domain<T> {
                 if pool.is_closed() {
                     break Some(Err(Error::Closed));
                 }
-                if let Some(slot) = this.pop_idle() {
-                    break Some(Ok(Acquired::Idle(slot)));
+                if !fresh {
+                    if let Some(slot) = this.pop_idle() {
+                        break Some(Ok(Acquired::Idle(slot)));
+                    }
                 }
                 match Domain::try_reserve(this) {
                     Ok(res) => break Some(Ok(Acquired::Dial(res))),
                     Err(b) => blocked = b,
                 }
+                if fresh && !this.idle.is_empty() {
+                    // Capacity is held by an idle connection: go round and
+                    // close it rather than sleep.
+                    break None;
+                }
             };
             if let Some(r) = ready {
                 break r;
+            }
+            if fresh && !this.idle.is_empty() {
+                continue;
             }
             let since = match waited_since {
                 Some(t) => t,
@@ -773,6 +794,18 @@ impl<T: Send + 'static> Domain<T> {
             this.counters.misses.inc();
         }
         result
+    }
+
+    /// Closes one idle connection of this domain (for a fresh dial that
+    /// needs its capacity). Returns whether there was one.
+    fn close_one_idle(&self) -> bool {
+        match self.idle.pop() {
+            Some(slot) => {
+                self.close_slot(slot, Reason::Refreshed);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Counts a `try_get` that found nothing.

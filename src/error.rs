@@ -134,6 +134,53 @@ pub enum Error {
         reason: String,
     },
 
+    /// A validation probe of a new (or, for `get_validated`, reused)
+    /// connection got a status that is neither accepted (2xx, 3xx) nor a
+    /// block (403). The connection was closed; the IP is not blacklisted.
+    #[error("validation of {domain} at {addr} failed: {reason}")]
+    Validation {
+        /// The domain probed.
+        domain: Arc<str>,
+        /// The address probed.
+        addr: SocketAddr,
+        /// The status the probe got, if it got one.
+        status: Option<u16>,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// An HTTP exchange failed: the connection broke, the peer sent
+    /// something hyper could not parse (headers over the size limit among
+    /// them), or the body could not be decoded.
+    #[error("{}", HttpDisplay(.target.as_ref(), .url.as_deref(), .source))]
+    Http {
+        /// The connection's domain and address, when known.
+        target: Option<Target>,
+        /// The URL requested, when known.
+        url: Option<String>,
+        /// hyper's (or the decoder's) error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A URL the client cannot fetch: not `https`, no host, or unparsable.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A request did not finish within the client's `timeout`.
+    #[error("request to {url} timed out after {timeout:?}")]
+    RequestTimeout {
+        /// The URL requested.
+        url: String,
+        /// The limit that ran out.
+        timeout: Duration,
+    },
+
     /// A configuration value was rejected.
     #[error("invalid config: {key} = {value}: {reason}")]
     InvalidConfig {
@@ -163,7 +210,44 @@ impl fmt::Display for ConnectDisplay<'_> {
     }
 }
 
+struct HttpDisplay<'a>(Option<&'a Target>, Option<&'a str>, &'a BoxError);
+
+impl fmt::Display for HttpDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HTTP error")?;
+        if let Some(url) = self.1 {
+            write!(f, " on {url}")?;
+        }
+        if let Some(t) = self.0 {
+            write!(f, " ({} at {})", t.domain(), t.addr())?;
+        }
+        write!(f, ": {}", self.2)?;
+        // hyper's own message is terse ("message head is too large"); say
+        // which way the data went.
+        let mut src: Option<&(dyn StdError + 'static)> = self.2.source();
+        while let Some(e) = src {
+            write!(f, ": {e}")?;
+            src = e.source();
+        }
+        Ok(())
+    }
+}
+
 impl Error {
+    /// An HTTP failure on a connection to `target`.
+    #[cfg(not(loom))]
+    pub(crate) fn http(
+        target: Option<&Target>,
+        url: Option<&str>,
+        source: impl Into<BoxError>,
+    ) -> Error {
+        Error::Http {
+            target: target.cloned(),
+            url: url.map(str::to_owned),
+            source: source.into(),
+        }
+    }
+
     /// A connector's failure, wrapping any error as its source. The pool adds
     /// the target (domain and address) when the error passes through it.
     ///
@@ -268,6 +352,47 @@ impl Error {
         matches!(self, Error::InvalidClientHello { .. })
     }
 
+    /// A validation probe rejected the connection (not a 403: that is
+    /// [`is_blocked`](Error::is_blocked)).
+    pub fn is_validation(&self) -> bool {
+        matches!(self, Error::Validation { .. })
+    }
+
+    /// An HTTP exchange failed.
+    pub fn is_http(&self) -> bool {
+        matches!(self, Error::Http { .. })
+    }
+
+    /// The response's header section was over the client's size limit
+    /// (HTTP/1.1).
+    pub fn is_headers_too_large(&self) -> bool {
+        #[cfg(not(loom))]
+        if let Error::Http { source, .. } = self {
+            let mut e: Option<&(dyn StdError + 'static)> = Some(&**source);
+            while let Some(err) = e {
+                // `hyper::Error::is_parse_too_large` exists only with
+                // hyper's server feature; its message is the stable part.
+                if err.downcast_ref::<hyper::Error>().is_some_and(|h| {
+                    h.is_parse() && h.to_string().contains("message head is too large")
+                }) {
+                    return true;
+                }
+                e = err.source();
+            }
+        }
+        false
+    }
+
+    /// The URL cannot be fetched.
+    pub fn is_invalid_url(&self) -> bool {
+        matches!(self, Error::InvalidUrl { .. })
+    }
+
+    /// The request ran out of time.
+    pub fn is_request_timeout(&self) -> bool {
+        matches!(self, Error::RequestTimeout { .. })
+    }
+
     /// A configuration value was rejected.
     pub fn is_invalid_config(&self) -> bool {
         matches!(self, Error::InvalidConfig { .. })
@@ -281,8 +406,12 @@ impl Error {
             | Error::HandshakeTimeout { addr, .. }
             | Error::Certificate { addr, .. }
             | Error::Reset { addr, .. }
-            | Error::Tls { addr, .. } => Some(*addr),
+            | Error::Tls { addr, .. }
+            | Error::Validation { addr, .. } => Some(*addr),
             Error::Connect {
+                target: Some(t), ..
+            }
+            | Error::Http {
                 target: Some(t), ..
             } => Some(t.addr()),
             _ => None,
@@ -300,8 +429,12 @@ impl Error {
             | Error::Reset { domain, .. }
             | Error::Tls { domain, .. }
             | Error::Blocked { domain, .. }
+            | Error::Validation { domain, .. }
             | Error::NoAddress { domain } => Some(domain),
             Error::Connect {
+                target: Some(t), ..
+            }
+            | Error::Http {
                 target: Some(t), ..
             } => Some(t.domain()),
             _ => None,

@@ -4,12 +4,16 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod blacklist;
+#[cfg(not(loom))]
+mod client;
 mod clock;
 mod config;
 mod connect;
 mod engine;
 mod error;
 pub mod fingerprint;
+#[cfg(not(loom))]
+mod http_conn;
 mod pool;
 mod pooled;
 #[cfg(not(loom))]
@@ -26,11 +30,26 @@ pub use crate::{
     error::{BoxError, Error},
     pool::{Builder, DomainHandle, Pool},
     pooled::Pooled,
-    stats::{DomainStats, ProfileStats, Stats},
+    stats::{DomainStats, Failures, ProfileStats, RequestStats, Stats, StatusClasses},
 };
 
 #[cfg(not(loom))]
-pub use crate::tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder};
+pub use crate::{
+    client::{Body, Client, ClientBuilder, Response},
+    http_conn::{
+        status_verdict, HttpConnection, HttpConnector, StatusValidator, Validate, Verdict,
+    },
+    tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder},
+};
+
+/// Re-exported: requests, methods, status codes and headers are `http`'s
+/// types.
+#[cfg(not(loom))]
+pub use http;
+
+/// Re-exported: request and response bodies are [`Bytes`](bytes::Bytes).
+#[cfg(not(loom))]
+pub use bytes;
 
 /// Re-exported so that certificates and root stores can be named without a
 /// direct dependency.

@@ -180,6 +180,27 @@ impl<C: Connect> Pool<C> {
         }
     }
 
+    /// Lends a connection dialed for this call, never an idle one: what a
+    /// retry after a stale connection wants. If the domain's limit is taken
+    /// partly by idle connections, one of them is closed to make room;
+    /// otherwise this waits like [`get`](Pool::get).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Pool::get).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get`](Pool::get).
+    pub async fn get_fresh(&self, domain: &str) -> Result<Pooled<C::Conn>, Error> {
+        let shared = &self.inner.shared;
+        if shared.is_closed() {
+            return Err(Error::Closed);
+        }
+        let d = Shared::with_domain(shared, domain, Arc::clone);
+        self.acquire(d, true).await
+    }
+
     /// A handle on one domain: [`get`](DomainHandle::get) and
     /// [`try_get`](DomainHandle::try_get) on it skip hashing the key and
     /// reading the domain map, the two costliest steps of an idle
@@ -215,7 +236,15 @@ impl<C: Connect> Pool<C> {
     }
 
     async fn get_slow(&self, d: Arc<Domain<C::Conn>>) -> Result<Pooled<C::Conn>, Error> {
-        match Domain::acquire(&d).await? {
+        self.acquire(d, false).await
+    }
+
+    async fn acquire(
+        &self,
+        d: Arc<Domain<C::Conn>>,
+        fresh: bool,
+    ) -> Result<Pooled<C::Conn>, Error> {
+        match Domain::acquire(&d, fresh).await? {
             Acquired::Idle(slot) => Ok(Pooled::new(slot, d)),
             Acquired::Dial(res) => {
                 drop(d);
@@ -276,6 +305,20 @@ impl<C: Connect> Pool<C> {
             Err(e) => {
                 d.count_dial_failure();
                 let e = e.with_target(&target);
+                if let Error::Blocked { ip, .. } = e {
+                    // The connector found the address refusing us (a
+                    // validation probe answered 403): blacklist it for every
+                    // domain, so the next dial picks another address.
+                    let shared = &self.inner.shared;
+                    let ttl = shared.settings.blacklist_ttl();
+                    let until = shared
+                        .ticker
+                        .now()
+                        .saturating_add(crate::state::ticks_from(ttl));
+                    if shared.block(ip, until) {
+                        tracing::info!(domain = %d.key(), %ip, "hotpool: address blacklisted by the connector");
+                    }
+                }
                 tracing::debug!(domain = %d.key(), addr = %target.addr(), error = %e, "hotpool: dial failed");
                 Err(e)
             }
@@ -400,6 +443,7 @@ impl<C: Connect> Pool<C> {
             domains: per_domain,
             profiles: self.inner.connector.profile_stats(),
             blacklisted: shared.blacklist.sweep(shared.ticker.now()) as u64,
+            requests: Default::default(),
         }
     }
 

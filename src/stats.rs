@@ -122,6 +122,95 @@ pub struct Stats {
     pub profiles: Vec<ProfileStats>,
     /// IPs blacklisted now (deny list included).
     pub blacklisted: u64,
+    /// Request counters of a [`Client`](crate::Client) (all zero for a bare
+    /// pool).
+    pub requests: RequestStats,
+}
+
+/// Request counters of a [`Client`](crate::Client).
+///
+/// Every request ends in exactly one of `responses` or `failures`:
+/// `requests == responses.total() + failures.total()` once no request is
+/// in flight.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RequestStats {
+    /// Requests started.
+    pub requests: u64,
+    /// Responses received, by status class.
+    pub responses: StatusClasses,
+    /// Requests that ended in an error, by kind.
+    pub failures: Failures,
+    /// Requests sent a second time on a fresh connection after a reused one
+    /// failed before any response byte (idempotent methods only).
+    pub retries: u64,
+    /// Responses whose body failed after the head arrived (connection
+    /// broken, undecodable, timed out); counted in `responses` too.
+    pub body_errors: u64,
+    /// Mean time from the start of a request to its response head
+    /// (connection wait, dial and validation included).
+    pub avg_latency: std::time::Duration,
+    /// The longest such time.
+    pub max_latency: std::time::Duration,
+}
+
+/// Responses by status class.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatusClasses {
+    /// 1xx (informational responses that ended a request).
+    pub informational: u64,
+    /// 2xx.
+    pub success: u64,
+    /// 3xx.
+    pub redirection: u64,
+    /// 4xx.
+    pub client_error: u64,
+    /// 5xx.
+    pub server_error: u64,
+}
+
+impl StatusClasses {
+    /// All responses.
+    pub fn total(&self) -> u64 {
+        self.informational + self.success + self.redirection + self.client_error + self.server_error
+    }
+}
+
+/// Failed requests by kind of [`Error`](crate::Error).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failures {
+    /// Waiting for a connection, connecting, handshaking or the request
+    /// itself took too long.
+    pub timeout: u64,
+    /// The connection could not be made (refused, reset, connector error,
+    /// no address).
+    pub connect: u64,
+    /// The TLS handshake or the certificate failed.
+    pub tls: u64,
+    /// Every address of the domain is blacklisted, or a probe got 403.
+    pub blocked: u64,
+    /// A validation probe rejected the connection.
+    pub validation: u64,
+    /// The HTTP exchange failed (connection broken, bad response,
+    /// undecodable body).
+    pub http: u64,
+    /// Anything else (an invalid URL, the pool closed).
+    pub other: u64,
+}
+
+impl Failures {
+    /// All failed requests.
+    pub fn total(&self) -> u64 {
+        self.timeout
+            + self.connect
+            + self.tls
+            + self.blocked
+            + self.validation
+            + self.http
+            + self.other
+    }
 }
 
 impl Stats {

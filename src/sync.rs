@@ -229,6 +229,9 @@ mod imp {
                 .filter(|s| s.state.load(Ordering::Acquire) == FULL)
                 .count()
         }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
     }
 
     /// The loom stand-in for `ArcSwap`: a loom lock around an `Arc`.

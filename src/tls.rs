@@ -26,6 +26,7 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 use tokio_rustls::client::TlsStream;
+use tracing::Instrument;
 
 /// How the connector picks a profile for each new connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -562,8 +563,7 @@ impl Connect for TlsConnector {
         for attempt in 0..=self.max_retries as usize {
             let built = &self.profiles[(first + attempt) % n];
             let span = tracing::debug_span!("hotpool.handshake", domain = %target.domain(), addr = %target.addr(), profile = %built.profile.name());
-            let _enter = span.enter();
-            match self.attempt(target, built).await {
+            match self.attempt(target, built).instrument(span).await {
                 Ok(conn) => return Ok(conn),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Unsupported(e)) => {

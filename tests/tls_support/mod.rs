@@ -99,7 +99,7 @@ impl Server {
 }
 
 /// Binds `ips` on one shared port (retrying until one is free on all).
-async fn bind_all(ips: &[IpAddr]) -> (u16, Vec<TcpListener>) {
+pub async fn bind_all(ips: &[IpAddr]) -> (u16, Vec<TcpListener>) {
     'retry: for _ in 0..50 {
         let first = TcpListener::bind(SocketAddr::new(ips[0], 0)).await.unwrap();
         let port = first.local_addr().unwrap().port();

@@ -1,0 +1,361 @@
+//! A loopback HTTPS server for the client tests: hyper (HTTP/1.1 and, when
+//! asked, HTTP/2 by ALPN) over rustls, on several 127.0.0.x addresses
+//! sharing one port, with switchable faults and a log of what it saw.
+#![allow(dead_code)]
+
+use crate::tls_support::{bind_all, Ca, NAME};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::{
+    body::{Body, Frame, Incoming},
+    service::service_fn,
+    Request, Response, StatusCode,
+};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+};
+use std::{
+    convert::Infallible,
+    future::Future,
+    io::{self, Write},
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::{
+        atomic::{AtomicUsize, Ordering::SeqCst},
+        Arc, Mutex,
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+use tokio::task::JoinSet;
+
+/// How the server behaves.
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// Offer HTTP/2 by ALPN (besides HTTP/1.1).
+    pub h2: bool,
+    /// Addresses that answer every request with 403.
+    pub forbidden: Vec<IpAddr>,
+    /// Close a connection that has been idle this long.
+    pub idle_close: Option<Duration>,
+    /// Per connection: answer this many non-HEAD requests, then close the
+    /// connection on the next one without a byte of response.
+    pub close_after: Option<usize>,
+    /// Status of every HEAD request (the validation probe) on paths other
+    /// than `/`, or on all paths with `head_status_all`.
+    pub head_status: Option<u16>,
+    /// Whether `head_status` applies to `/` as well.
+    pub head_status_all: bool,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub ip: IpAddr,
+    pub method: String,
+    pub path: String,
+    pub version: hyper::Version,
+}
+
+/// A running server; dropping it stops it and closes its connections.
+pub struct HttpServer {
+    pub port: u16,
+    accepts: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    opts: Arc<Mutex<Opts>>,
+    _tasks: JoinSet<()>,
+}
+
+impl HttpServer {
+    /// TCP connections accepted.
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(SeqCst)
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(SeqCst)
+    }
+
+    /// Requests seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests seen at `ip` (probes included).
+    pub fn seen_at(&self, ip: IpAddr) -> usize {
+        self.seen().iter().filter(|s| s.ip == ip).count()
+    }
+
+    /// Changes the behaviour from now on.
+    pub fn set(&self, f: impl FnOnce(&mut Opts)) {
+        f(&mut self.opts.lock().unwrap());
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{NAME}:{}{path}", self.port)
+    }
+
+    /// The client's pool key for this server.
+    pub fn key(&self) -> String {
+        format!("{NAME}:{}", self.port)
+    }
+}
+
+/// Starts a server for `NAME` on `ips`, with a certificate from `ca`.
+pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
+    let mut config = ca.server_config(&[NAME]);
+    config.alpn_protocols = if opts.h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (port, listeners) = bind_all(ips).await;
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let opts = Arc::new(Mutex::new(opts));
+    let mut tasks = JoinSet::new();
+    for l in listeners {
+        let (acceptor, accepts, open, seen, opts) = (
+            acceptor.clone(),
+            accepts.clone(),
+            open.clone(),
+            seen.clone(),
+            opts.clone(),
+        );
+        tasks.spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let Ok((tcp, _)) = l.accept().await else {
+                    return;
+                };
+                accepts.fetch_add(1, SeqCst);
+                let local = tcp.local_addr().unwrap().ip();
+                let (acceptor, open, seen, opts) =
+                    (acceptor.clone(), open.clone(), seen.clone(), opts.clone());
+                conns.spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    open.fetch_add(1, SeqCst);
+                    let _open = Decrement(open);
+                    connection(tls, local, seen, opts).await;
+                });
+            }
+        });
+    }
+    HttpServer {
+        port,
+        accepts,
+        open,
+        seen,
+        opts,
+        _tasks: tasks,
+    }
+}
+
+struct Decrement(Arc<AtomicUsize>);
+
+impl Drop for Decrement {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Per-connection state.
+struct Conn {
+    served: AtomicUsize,
+    in_flight: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+type Out = BoxBody<Bytes, io::Error>;
+
+async fn connection(
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    ip: IpAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    opts: Arc<Mutex<Opts>>,
+) {
+    let state = Arc::new(Conn {
+        served: AtomicUsize::new(0),
+        in_flight: AtomicUsize::new(0),
+        last: Mutex::new(Instant::now()),
+    });
+    let idle_close = opts.lock().unwrap().idle_close;
+    let st = state.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let (seen, opts, st) = (seen.clone(), opts.clone(), st.clone());
+        async move {
+            st.in_flight.fetch_add(1, SeqCst);
+            let r = handle(req, ip, &seen, &opts, &st).await;
+            *st.last.lock().unwrap() = Instant::now();
+            st.in_flight.fetch_sub(1, SeqCst);
+            r
+        }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(tls), svc);
+    tokio::pin!(conn);
+    let Some(idle) = idle_close else {
+        let _ = conn.await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                let quiet = state.in_flight.load(SeqCst) == 0
+                    && state.last.lock().unwrap().elapsed() >= idle;
+                if quiet {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn full(b: impl Into<Bytes>) -> Out {
+    Full::new(b.into())
+        .map_err(|e: Infallible| match e {})
+        .boxed()
+}
+
+fn status(code: u16) -> Response<Out> {
+    let mut r = Response::new(full(format!("status {code}")));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap();
+    r
+}
+
+/// The body of `/reset`: one chunk, a pause (so that the head and the
+/// chunk reach the client), then a failure: the server aborts the
+/// connection mid-body.
+struct Broken {
+    sent: bool,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Broken {
+    fn new() -> Broken {
+        Broken {
+            sent: false,
+            pause: Box::pin(tokio::time::sleep(Duration::from_millis(50))),
+        }
+    }
+}
+
+impl Body for Broken {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if !self.sent {
+            self.sent = true;
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'r'; 1000])))));
+        }
+        match self.pause.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::other("injected reset")))),
+        }
+    }
+}
+
+pub const GZIP_TEXT: &str = "hello gzip, ";
+
+async fn handle(
+    req: Request<Incoming>,
+    ip: IpAddr,
+    seen: &Mutex<Vec<Seen>>,
+    opts: &Mutex<Opts>,
+    st: &Conn,
+) -> Result<Response<Out>, io::Error> {
+    let path = req.uri().path().to_owned();
+    let head = req.method() == hyper::Method::HEAD;
+    seen.lock().unwrap().push(Seen {
+        ip,
+        method: req.method().to_string(),
+        path: path.clone(),
+        version: req.version(),
+    });
+    let o = opts.lock().unwrap().clone();
+    if o.forbidden.contains(&ip) {
+        return Ok(status(403));
+    }
+    if !head {
+        let n = st.served.fetch_add(1, SeqCst) + 1;
+        if o.close_after.is_some_and(|max| n > max) {
+            // hyper closes the connection without answering.
+            return Err(io::Error::other("injected close"));
+        }
+    }
+    if head {
+        if let Some(s) = o.head_status {
+            if o.head_status_all || path != "/" {
+                return Ok(status(s));
+            }
+        }
+    }
+    // Drain the request body.
+    let _ = req.headers().clone();
+    let headers = req.headers().clone();
+    let _ = req.into_body().collect().await;
+    let resp = match path.as_str() {
+        "/" => Response::new(full("hello")),
+        "/big" => Response::new(full(vec![b'x'; 1 << 20])),
+        "/reset" => {
+            let mut r = Response::new(BoxBody::new(Broken::new()));
+            r.headers_mut()
+                .insert("content-length", "100000".parse().unwrap());
+            r
+        }
+        "/huge-headers" => {
+            let mut r = Response::new(full("too much"));
+            for i in 0..100 {
+                r.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(format!("x-filler-{i}").as_bytes())
+                        .unwrap(),
+                    "f".repeat(1000).parse().unwrap(),
+                );
+            }
+            r
+        }
+        "/echo-headers" => {
+            let mut s = String::new();
+            for (k, v) in &headers {
+                s.push_str(&format!("{}: {}\n", k, v.to_str().unwrap_or("?")));
+            }
+            Response::new(full(s))
+        }
+        "/gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(GZIP_TEXT.repeat(1000).as_bytes()).unwrap();
+            let mut r = Response::new(full(e.finish().unwrap()));
+            r.headers_mut()
+                .insert("content-encoding", "gzip".parse().unwrap());
+            r
+        }
+        p if p.starts_with("/status/") => status(p[8..].parse().unwrap_or(500)),
+        _ => status(404),
+    };
+    if head {
+        // A HEAD response has the headers of a GET and no body.
+        let (parts, _) = resp.into_parts();
+        return Ok(Response::from_parts(parts, full(Bytes::new())));
+    }
+    Ok(resp)
+}
+
+/// The address of `ip` on this server.
+pub fn addr(server: &HttpServer, ip: IpAddr) -> SocketAddr {
+    SocketAddr::new(ip, server.port)
+}
