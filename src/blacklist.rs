@@ -10,7 +10,7 @@
 //! the past is simply not blocking — and [`Blacklist::sweep`] drops expired
 //! entries from the table.
 
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, unmodeled, Mutex};
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
@@ -24,6 +24,8 @@ pub(crate) struct Blacklist {
     entries: Mutex<HashMap<IpAddr, u64>>,
     allow: HashSet<IpAddr>,
     deny: HashSet<IpAddr>,
+    /// Tick at which the next periodic sweep is due.
+    next_sweep: unmodeled::AtomicU64,
 }
 
 impl Blacklist {
@@ -32,6 +34,7 @@ impl Blacklist {
             entries: Mutex::new(HashMap::new()),
             allow: allow.iter().copied().collect(),
             deny: deny.iter().copied().collect(),
+            next_sweep: unmodeled::AtomicU64::new(0),
         }
     }
 
@@ -63,6 +66,47 @@ impl Blacklist {
         lock(&self.entries).get(&ip).copied().unwrap_or(0)
     }
 
+    /// Whether `ip` is blocked at `now`; an expired entry found here is
+    /// deleted (the lazy half of expiry; [`sweep`](Self::sweep) is the
+    /// periodic half).
+    pub(crate) fn is_blocked(&self, ip: IpAddr, now: u64) -> bool {
+        if self.deny.contains(&ip) {
+            return true;
+        }
+        let mut e = lock(&self.entries);
+        match e.get(&ip) {
+            Some(&until) if until > now => true,
+            Some(_) => {
+                e.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Sweeps if the last sweep was at least `every` ticks ago: called from
+    /// slow paths (dials, blocks), so that expired entries do not pile up
+    /// even when nobody asks for statistics.
+    pub(crate) fn sweep_if_due(&self, now: u64, every: u64) {
+        let next = self.next_sweep.load(unmodeled::Ordering::Relaxed);
+        if now < next {
+            return;
+        }
+        if self
+            .next_sweep
+            .compare_exchange(
+                next,
+                now.saturating_add(every),
+                unmodeled::Ordering::Relaxed,
+                unmodeled::Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            let left = self.sweep(now);
+            tracing::trace!(left, "hotpool: blacklist swept");
+        }
+    }
+
     /// Drops expired entries; returns how many are left blocking (deny list
     /// included).
     pub(crate) fn sweep(&self, now: u64) -> usize {
@@ -83,5 +127,40 @@ impl Blacklist {
                 .map(|ip| (*ip, FOREVER)),
         );
         v
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, n])
+    }
+
+    #[test]
+    fn lookup_deletes_an_expired_entry() {
+        let b = Blacklist::new(&[], &[]);
+        b.block(ip(1), 100);
+        assert!(b.is_blocked(ip(1), 99));
+        assert_eq!(b.until(ip(1)), 100);
+        assert!(!b.is_blocked(ip(1), 100));
+        assert_eq!(b.until(ip(1)), 0, "deleted on lookup");
+    }
+
+    #[test]
+    fn sweeps_when_due_only() {
+        let b = Blacklist::new(&[], &[ip(9)]);
+        b.block(ip(1), 10);
+        b.block(ip(2), 1_000);
+        b.sweep_if_due(50, 100); // first call: due
+        assert_eq!((b.until(ip(1)), b.until(ip(2))), (0, 1_000));
+        b.block(ip(3), 60);
+        b.sweep_if_due(100, 100); // next due at 150
+        assert_eq!(b.until(ip(3)), 60, "not swept before it is due");
+        b.sweep_if_due(150, 100);
+        assert_eq!(b.until(ip(3)), 0);
+        assert_eq!(b.sweep(150), 2, "ip 2 and the deny-list entry");
+        assert_eq!(b.until(ip(9)), FOREVER);
     }
 }

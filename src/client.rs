@@ -1,26 +1,7 @@
 //! [`Client`]: HTTP/1.1 and HTTP/2 requests over the pool's hot
 //! connections — the crawler's front door.
 //!
-//! # A request's path
-//!
-//! 1. The URL is checked (`https`, a host) and mapped to a pool key: the
-//!    host, with `:port` when the port is not the pool's default.
-//! 2. A connection is borrowed from the pool: an idle one (validated when
-//!    it was dialed), or a new one dialed to the domain's next address that
-//!    is not blacklisted. A dial whose probe answered 403 blacklists the IP
-//!    and the client dials the next address, up to one try per address.
-//! 3. The request gets the default headers it lacks and is sent. If a
-//!    *reused* connection fails before a single response byte arrived (the
-//!    server had closed it while it sat idle) and the method is idempotent
-//!    (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), the request is sent once
-//!    more on a freshly dialed connection ([`RequestStats::retries`]
-//!    counts these). A POST, or anything after response bytes arrived, is
-//!    never sent twice.
-//! 4. The [`Response`] holds the connection until its body has been read
-//!    to the end, then returns it to the pool. Dropping a response whose
-//!    HTTP/1.1 body was not read to the end closes the connection (the
-//!    unread rest would corrupt the next response); an HTTP/2 stream is
-//!    reset and the connection goes back.
+//! See [`Client`] for a request's path.
 
 use crate::{
     config::Config,
@@ -145,9 +126,28 @@ impl Counters {
 /// request borrows a hot, validated connection (HTTP/2 or HTTP/1.1 by
 /// ALPN) and gives it back when its response body has been read.
 ///
-/// Cloning is cheap and shares the pool. See the [module docs](self) for a
-/// request's path: stale-connection retries, blacklisting, when a
-/// connection is reused.
+/// Cloning is cheap and shares the pool.
+///
+/// # A request's path
+///
+/// 1. The URL is checked (`https`, a host) and mapped to a pool key: the
+///    host, with `:port` when the port is not the pool's default.
+/// 2. A connection is borrowed from the pool: an idle one (validated when
+///    it was dialed), or a new one dialed to the domain's next address that
+///    is not blacklisted. A dial whose probe answered 403 blacklists the IP
+///    and the client dials the next address, up to one try per address.
+/// 3. The request gets the default headers it lacks and is sent. If a
+///    *reused* connection fails before a single response byte arrived (the
+///    server had closed it while it sat idle) and the method is idempotent
+///    (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), the request is sent once
+///    more on a freshly dialed connection ([`RequestStats::retries`]
+///    counts these). A POST, or anything after response bytes arrived, is
+///    never sent twice.
+/// 4. The [`Response`] holds the connection until its body has been read
+///    to the end, then returns it to the pool. Dropping a response whose
+///    HTTP/1.1 body was not read to the end closes the connection (the
+///    unread rest would corrupt the next response); an HTTP/2 stream is
+///    reset and the connection goes back.
 ///
 /// # Examples
 ///
@@ -665,10 +665,19 @@ impl Response {
     /// decoded (the connection is closed); [`Error::RequestTimeout`] past
     /// the client's `timeout`.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        std::future::poll_fn(|cx| Pin::new(&mut self.body).poll_frame(cx))
-            .await
-            .transpose()
-            .map(|f| f.and_then(|f| f.into_data().ok()))
+        loop {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut self.body).poll_frame(cx)).await;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        return Ok(Some(data));
+                    }
+                    // Trailers: not part of the data.
+                }
+            }
+        }
     }
 
     /// The whole body.
@@ -753,7 +762,8 @@ impl Body {
 impl Drop for Body {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            if self.h2 {
+            let complete = self.incoming.as_ref().is_some_and(HttpBody::is_end_stream);
+            if self.h2 || complete {
                 // Dropping the stream resets it; the connection is fine.
                 self.incoming = None;
                 drop(c);
@@ -829,6 +839,12 @@ impl HttpBody for Body {
                     }
                 },
             };
+            if this.decoder.is_none() && this.incoming.as_ref().is_some_and(HttpBody::is_end_stream)
+            {
+                // The last byte is here: give the connection back now, not
+                // on the next poll.
+                this.finish();
+            }
             if !out.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(out))));
             }

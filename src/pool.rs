@@ -18,6 +18,9 @@ use std::{
     time::Duration,
 };
 
+/// How often dials sweep expired blacklist entries (one minute of ticks).
+const BLACKLIST_SWEEP_TICKS: u64 = 60_000_000_000 >> crate::state::TICK_SHIFT;
+
 type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Send + 'a>>;
 
 /// The hot path shared by every get: an idle connection of `d`, fit to lend,
@@ -275,6 +278,10 @@ impl<C: Connect> Pool<C> {
         };
         let target = d.target_for(&addr);
         d.count_dial();
+        let shared = &self.inner.shared;
+        shared
+            .blacklist
+            .sweep_if_due(shared.ticker.now(), BLACKLIST_SWEEP_TICKS);
         self.inner.shared.ticker.keep_up();
         let timeout = self.inner.shared.settings.connect_timeout();
         let connecting = self.inner.connector.connect(&target);
@@ -392,7 +399,7 @@ impl<C: Connect> Pool<C> {
     /// Whether `ip` is blacklisted now.
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
         let shared = &self.inner.shared;
-        shared.blacklist.until(ip) > shared.ticker.now()
+        shared.blacklist.is_blocked(ip, shared.ticker.now())
     }
 
     /// The blacklisted IPs, expired entries dropped.

@@ -625,3 +625,17 @@ async fn an_unreachable_address_is_a_connect_error_and_the_next_one_serves() {
     assert_eq!(only_bad.stats().requests.failures.connect, 1);
     assert_drained_all(&[&only_bad, &client], &server).await;
 }
+
+#[tokio::test]
+async fn a_body_read_to_its_last_byte_returns_the_connection_without_a_final_poll() {
+    let ca = Ca::new();
+    let server = serve(&ca, &[ip(2)], Opts::default()).await;
+    let client = build(builder(&ca), &server, &[ip(2)]);
+    let mut resp = client.get(&server.url("/")).await.unwrap();
+    assert_eq!(resp.chunk().await.unwrap().as_deref(), Some(&b"hello"[..]));
+    assert_eq!(client.stats().total.idle, 1, "back as soon as the last byte arrived");
+    drop(resp);
+    client.get(&server.url("/")).await.unwrap().bytes().await.unwrap();
+    assert_eq!(server.accepts(), 1);
+    assert_drained(&client, &server).await;
+}
