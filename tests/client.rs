@@ -633,9 +633,19 @@ async fn a_body_read_to_its_last_byte_returns_the_connection_without_a_final_pol
     let client = build(builder(&ca), &server, &[ip(2)]);
     let mut resp = client.get(&server.url("/")).await.unwrap();
     assert_eq!(resp.chunk().await.unwrap().as_deref(), Some(&b"hello"[..]));
-    assert_eq!(client.stats().total.idle, 1, "back as soon as the last byte arrived");
+    assert_eq!(
+        client.stats().total.idle,
+        1,
+        "back as soon as the last byte arrived"
+    );
     drop(resp);
-    client.get(&server.url("/")).await.unwrap().bytes().await.unwrap();
+    client
+        .get(&server.url("/"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(server.accepts(), 1);
     assert_drained(&client, &server).await;
 }
