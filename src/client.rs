@@ -11,6 +11,7 @@ use crate::{
     pool::{Builder, Pool},
     pooled::Pooled,
     profile::Profile,
+    services::{Resolve, ResolverRef, SystemResolver},
     stats::{Failures, RequestStats, Stats, StatusClasses},
     tls::{ProfileChoice, TlsConnector, TlsConnectorBuilder},
 };
@@ -191,8 +192,6 @@ impl fmt::Debug for Client {
 /// Where a URL goes.
 struct Dest {
     key: String,
-    host: String,
-    port: u16,
 }
 
 fn is_idempotent(m: &Method) -> bool {
@@ -361,7 +360,7 @@ impl Client {
         } else {
             format!("{host}:{port}")
         };
-        Ok(Dest { key, host, port })
+        Ok(Dest { key })
     }
 
     async fn execute(
@@ -446,11 +445,9 @@ impl Client {
 
     /// Borrows a connection for `dest`, dialing the next address when one
     /// refuses (a probe got 403, the port is closed, the dial timed out):
-    /// at most one try per address. A domain without addresses is resolved
-    /// with the system resolver once.
+    /// at most one try per address.
     async fn checkout(&self, dest: &Dest, fresh: bool) -> Result<Pooled<HttpConnection>, Error> {
         let pool = &self.inner.pool;
-        let mut resolved = false;
         let mut tries = 0;
         loop {
             let r = if fresh {
@@ -462,11 +459,6 @@ impl Client {
                 Ok(c) => return Ok(c),
                 Err(e) => e,
             };
-            if e.is_no_address() && !resolved && pool.ips(&dest.key).is_empty() {
-                resolved = true;
-                self.resolve(dest).await?;
-                continue;
-            }
             tries += 1;
             let addrs = pool.ips(&dest.key);
             // A dial refused by one address may succeed at another: a probe
@@ -486,20 +478,6 @@ impl Client {
             }
             return Err(e);
         }
-    }
-
-    /// Fills a domain's address list from the system resolver.
-    async fn resolve(&self, dest: &Dest) -> Result<(), Error> {
-        let host = dest.host.trim_start_matches('[').trim_end_matches(']');
-        let addrs = tokio::net::lookup_host((host, dest.port))
-            .await
-            .map_err(|e| {
-                Error::connect(io::Error::new(e.kind(), format!("resolving {host}: {e}")))
-            })?;
-        let ips: Vec<IpAddr> = addrs.map(|a: SocketAddr| a.ip()).collect();
-        tracing::debug!(domain = %dest.key, ?ips, "hotpool: resolved");
-        self.inner.pool.set_ips(&dest.key, ips);
-        Ok(())
     }
 
     /// Sets the addresses of a pool key: the URL's host, with `:port` when
@@ -529,6 +507,47 @@ impl Client {
     /// are closed when returned.
     pub fn close(&self) {
         self.inner.pool.close();
+    }
+
+    /// Graceful shutdown: [`close`](Client::close), then wait until every
+    /// connection is closed (TLS close_notify sent) and the background
+    /// tasks have stopped. See [`Pool::shutdown`].
+    pub async fn shutdown(&self) {
+        self.inner.pool.shutdown().await;
+    }
+
+    /// Dials until `domain` (a pool key: host, or host:port) has `n`
+    /// validated idle connections. See [`Pool::prewarm`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::prewarm`].
+    pub async fn prewarm(&self, domain: &str, n: usize) -> Result<usize, Error> {
+        self.inner.pool.prewarm(domain, n).await
+    }
+
+    /// Changes the pool's run-time settings. See [`Pool::update_config`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::update_config`].
+    pub fn update_config(&self, config: Config) -> Result<(), Error> {
+        self.inner.pool.update_config(config)
+    }
+
+    /// Whether the client is fit to serve: the pool is healthy
+    /// ([`Pool::is_healthy`]) and requests succeed at least
+    /// `min_success_rate` of the time (counting requests that got any
+    /// response as successes; 1.0 before the first request).
+    pub fn is_healthy(&self) -> bool {
+        let pool = &self.inner.pool;
+        let r = self.inner.counters.snapshot();
+        let rate = if r.requests == 0 {
+            1.0
+        } else {
+            r.responses.total() as f64 / r.requests as f64
+        };
+        pool.is_healthy() && rate >= pool.config().min_success_rate
     }
 }
 
@@ -933,6 +952,7 @@ pub struct ClientBuilder {
     tls: TlsConnectorBuilder,
     opts: HttpOptions,
     timeout: Duration,
+    resolver: Option<ResolverRef>,
     error: Option<Error>,
 }
 
@@ -943,6 +963,7 @@ impl Default for ClientBuilder {
             tls: TlsConnector::builder(),
             opts: HttpOptions::default(),
             timeout: DEFAULT_TIMEOUT,
+            resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
         }
     }
@@ -1045,6 +1066,57 @@ impl ClientBuilder {
     /// The pool's clock (a `quanta` mock clock in tests).
     pub fn clock(mut self, clock: quanta::Clock) -> Self {
         self.pool = self.pool.clock(clock);
+        self
+    }
+
+    /// How often the health sweeper runs (default 30 s).
+    pub fn health_check_interval(mut self, d: Duration) -> Self {
+        self.pool = self.pool.health_check_interval(d);
+        self
+    }
+
+    /// Idle connections the sweeper keeps per domain (default 0).
+    pub fn min_idle_per_domain(mut self, n: usize) -> Self {
+        self.pool = self.pool.min_idle_per_domain(n);
+        self
+    }
+
+    /// Dials in progress at once (default 20).
+    pub fn max_concurrent_dials(mut self, n: usize) -> Self {
+        self.pool = self.pool.max_concurrent_dials(n);
+        self
+    }
+
+    /// Health probes in progress at once during a sweep (default 8).
+    pub fn probe_concurrency(mut self, n: usize) -> Self {
+        self.pool = self.pool.probe_concurrency(n);
+        self
+    }
+
+    /// How often resolved addresses are looked up again (default 30 min).
+    pub fn dns_refresh_interval(mut self, d: Duration) -> Self {
+        self.pool = self.pool.dns_refresh_interval(d);
+        self
+    }
+
+    /// The success rate below which [`Client::is_healthy`] says no
+    /// (default 0.5).
+    pub fn min_success_rate(mut self, rate: f64) -> Self {
+        self.pool = self.pool.min_success_rate(rate);
+        self
+    }
+
+    /// Where a domain's addresses come from when [`Client::set_ips`] gave
+    /// none (default: [`SystemResolver`]).
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Some(ResolverRef::new(resolver));
+        self
+    }
+
+    /// No resolver: addresses come from [`Client::set_ips`] only, and a
+    /// domain without them fails with [`Error::NoAddress`].
+    pub fn no_resolver(mut self) -> Self {
+        self.resolver = None;
         self
     }
 
@@ -1262,7 +1334,7 @@ impl ClientBuilder {
         let tls = self.tls.build()?;
         let opts = Arc::new(self.opts);
         let connector = HttpConnector::with_options(tls, opts.clone());
-        let pool = self.pool.build(connector)?;
+        let pool = self.pool.resolver_ref(self.resolver).build(connector)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 pool,

@@ -6,7 +6,7 @@ use std::{net::IpAddr, time::Duration};
 /// The pool's settings. Start from [`Config::default`] (or use
 /// [`Pool::builder`](crate::Pool::builder)) and change what you need; every
 /// value is checked when the pool is built.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
     /// Live connections in the whole pool, idle and lent, counting dials in
@@ -39,6 +39,24 @@ pub struct Config {
     pub allow_ips: Vec<IpAddr>,
     /// IPs that are always blacklisted.
     pub deny_ips: Vec<IpAddr>,
+    /// How often the health sweeper runs. Default 30 s.
+    pub health_check_interval: Duration,
+    /// Idle connections the sweeper keeps per domain (dialing more when a
+    /// domain has fewer). Default 0: none.
+    pub min_idle_per_domain: usize,
+    /// Dials in progress at once, across the pool (on-demand, prewarm and
+    /// refill dials alike). Default 20.
+    pub max_concurrent_dials: usize,
+    /// Health probes of long-idle connections in progress at once during a
+    /// sweep. Default 8.
+    pub probe_concurrency: usize,
+    /// How often a resolved domain's addresses are looked up again.
+    /// Default 30 min.
+    pub dns_refresh_interval: Duration,
+    /// The success rate (successful dials ÷ dials; for a client, requests
+    /// without error ÷ requests) below which `is_healthy` says no.
+    /// Default 0.5.
+    pub min_success_rate: f64,
 }
 
 impl Default for Config {
@@ -55,6 +73,12 @@ impl Default for Config {
             blacklist_ttl: Duration::from_secs(15 * 60),
             allow_ips: Vec::new(),
             deny_ips: Vec::new(),
+            health_check_interval: Duration::from_secs(30),
+            min_idle_per_domain: 0,
+            max_concurrent_dials: 20,
+            probe_concurrency: 8,
+            dns_refresh_interval: Duration::from_secs(30 * 60),
+            min_success_rate: 0.5,
         }
     }
 }
@@ -86,6 +110,27 @@ impl Config {
         positive("idle_timeout", self.idle_timeout)?;
         positive("max_lifetime", self.max_lifetime)?;
         positive("blacklist_ttl", self.blacklist_ttl)?;
+        positive("health_check_interval", self.health_check_interval)?;
+        positive("dns_refresh_interval", self.dns_refresh_interval)?;
+        nonzero("max_concurrent_dials", self.max_concurrent_dials)?;
+        nonzero("probe_concurrency", self.probe_concurrency)?;
+        if self.min_idle_per_domain > self.max_conns_per_domain {
+            return Err(Error::invalid_config(
+                "min_idle_per_domain",
+                self.min_idle_per_domain,
+                format!(
+                    "exceeds max_conns_per_domain ({})",
+                    self.max_conns_per_domain
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_success_rate) {
+            return Err(Error::invalid_config(
+                "min_success_rate",
+                self.min_success_rate,
+                "must be between 0 and 1",
+            ));
+        }
         if let Some(ip) = self.allow_ips.iter().find(|ip| self.deny_ips.contains(ip)) {
             return Err(Error::invalid_config(
                 "deny_ips",
@@ -118,13 +163,25 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.max_lifetime, Duration::from_secs(300));
         assert_eq!(c.max_errors, 10);
+        assert_eq!(c.health_check_interval, Duration::from_secs(30));
+        assert_eq!(c.min_idle_per_domain, 0);
+        assert_eq!(c.max_concurrent_dials, 20);
+        assert_eq!(c.dns_refresh_interval, Duration::from_secs(1800));
         assert!(c.validate().is_ok());
     }
 
     #[test]
     fn each_zero_value_is_named() {
         type Set = fn(&mut Config);
-        let cases: [(&str, Set); 8] = [
+        let cases: [(&str, Set); 12] = [
+            ("health_check_interval", |c| {
+                c.health_check_interval = Duration::ZERO
+            }),
+            ("dns_refresh_interval", |c| {
+                c.dns_refresh_interval = Duration::ZERO
+            }),
+            ("max_concurrent_dials", |c| c.max_concurrent_dials = 0),
+            ("probe_concurrency", |c| c.probe_concurrency = 0),
             ("max_conns", |c| c.max_conns = 0),
             ("max_conns_per_domain", |c| c.max_conns_per_domain = 0),
             ("wait_timeout", |c| c.wait_timeout = Duration::ZERO),

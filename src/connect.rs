@@ -98,6 +98,30 @@ pub trait Connect: Send + Sync + 'static {
         drop(conn);
     }
 
+    /// Checks that an idle connection still works, for the health sweeper:
+    /// called on connections idle longer than the sweep interval, one at a
+    /// time per connection, never on a lent one. `Ok` returns it to the
+    /// pool; an error closes it, and an [`Error::Blocked`] also blacklists
+    /// its IP. Defaults to `Ok` (no probe).
+    fn probe(&self, conn: &mut Self::Conn) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// A short label for a connection in [`Pool::connections`](crate::Pool::connections)
+    /// snapshots, such as the TLS profile that opened it. Defaults to none.
+    fn label(&self, conn: &Self::Conn) -> Option<Arc<str>> {
+        let _ = conn;
+        None
+    }
+
+    /// Connections this connector is still closing in the background (a
+    /// TLS close_notify on its way): [`Pool::closed`](crate::Pool::closed)
+    /// waits for them. Defaults to 0.
+    fn closing(&self) -> usize {
+        0
+    }
+
     /// Per-profile dial counts, for connectors that have fingerprint
     /// profiles ([`Stats::profiles`](crate::Stats::profiles)). Defaults to none.
     fn profile_stats(&self) -> Vec<ProfileStats> {
@@ -111,6 +135,7 @@ pub trait Connect: Send + Sync + 'static {
 pub(crate) trait Driver<T>: Send + Sync + 'static {
     fn is_open(&self, conn: &T) -> bool;
     fn close(&self, conn: T);
+    fn profile(&self, conn: &T) -> Option<crate::sync::StdArc<str>>;
 }
 
 impl<C: Connect> Driver<C::Conn> for C {
@@ -121,5 +146,9 @@ impl<C: Connect> Driver<C::Conn> for C {
 
     fn close(&self, conn: C::Conn) {
         Connect::close(self, conn)
+    }
+
+    fn profile(&self, conn: &C::Conn) -> Option<Arc<str>> {
+        Connect::label(self, conn)
     }
 }

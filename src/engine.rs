@@ -52,6 +52,7 @@ use crate::{
     connect::{Driver, Target},
     error::Error,
     state,
+    stats::ConnectionInfo,
     stats::DomainStats,
     sync::{
         fence, lock,
@@ -88,6 +89,12 @@ pub(crate) struct Settings {
     lifetime_ticks: unmodeled::AtomicU64,
     max_errors: unmodeled::AtomicU64,
     blacklist_ttl_ns: unmodeled::AtomicU64,
+    health_interval_ns: unmodeled::AtomicU64,
+    min_idle: unmodeled::AtomicUsize,
+    max_dials: unmodeled::AtomicUsize,
+    probe_concurrency: unmodeled::AtomicUsize,
+    dns_refresh_ns: unmodeled::AtomicU64,
+    min_success_rate_bits: unmodeled::AtomicU64,
     default_port: u16,
 }
 
@@ -106,8 +113,63 @@ impl Settings {
             lifetime_ticks: state::ticks_from(c.max_lifetime).into(),
             max_errors: u64::from(c.max_errors).into(),
             blacklist_ttl_ns: nanos(c.blacklist_ttl).into(),
+            health_interval_ns: nanos(c.health_check_interval).into(),
+            min_idle: c.min_idle_per_domain.into(),
+            max_dials: c.max_concurrent_dials.into(),
+            probe_concurrency: c.probe_concurrency.into(),
+            dns_refresh_ns: nanos(c.dns_refresh_interval).into(),
+            min_success_rate_bits: c.min_success_rate.to_bits().into(),
             default_port: c.default_port,
         }
+    }
+
+    /// Stores the run-time settings of `c` (everything but the default
+    /// port, the allow/deny lists and the idle queues' capacity, which are
+    /// fixed when the pool or domain is made). Each value is one atomic
+    /// store: readers see every value either old or new.
+    pub(crate) fn update(&self, c: &Config) {
+        let o = unmodeled::Ordering::Relaxed;
+        self.max_conns.store(c.max_conns, o);
+        self.max_per_domain.store(c.max_conns_per_domain, o);
+        self.wait_timeout_ns.store(nanos(c.wait_timeout), o);
+        self.connect_timeout_ns.store(nanos(c.connect_timeout), o);
+        self.idle_ticks.store(state::ticks_from(c.idle_timeout), o);
+        self.lifetime_ticks
+            .store(state::ticks_from(c.max_lifetime), o);
+        self.max_errors.store(u64::from(c.max_errors), o);
+        self.blacklist_ttl_ns.store(nanos(c.blacklist_ttl), o);
+        self.health_interval_ns
+            .store(nanos(c.health_check_interval), o);
+        self.min_idle.store(c.min_idle_per_domain, o);
+        self.max_dials.store(c.max_concurrent_dials, o);
+        self.probe_concurrency.store(c.probe_concurrency, o);
+        self.dns_refresh_ns.store(nanos(c.dns_refresh_interval), o);
+        self.min_success_rate_bits
+            .store(c.min_success_rate.to_bits(), o);
+    }
+
+    pub(crate) fn health_interval(&self) -> Duration {
+        Duration::from_nanos(self.health_interval_ns.load(unmodeled::Ordering::Relaxed))
+    }
+
+    pub(crate) fn dns_refresh(&self) -> Duration {
+        Duration::from_nanos(self.dns_refresh_ns.load(unmodeled::Ordering::Relaxed))
+    }
+
+    pub(crate) fn min_idle(&self) -> usize {
+        Settings::get_usize(&self.min_idle)
+    }
+
+    pub(crate) fn probe_concurrency(&self) -> usize {
+        Settings::get_usize(&self.probe_concurrency)
+    }
+
+    pub(crate) fn max_per_domain(&self) -> usize {
+        Settings::get_usize(&self.max_per_domain)
+    }
+
+    pub(crate) fn min_success_rate(&self) -> f64 {
+        f64::from_bits(Settings::get_u64(&self.min_success_rate_bits))
     }
 
     pub(crate) fn wait_timeout(&self) -> Duration {
@@ -150,6 +212,8 @@ pub(crate) enum Reason {
     PoolClosed,
     Evicted,
     Refreshed,
+    ProbeFailed,
+    OverLimit,
     DoubleLend,
 }
 
@@ -167,6 +231,8 @@ impl Reason {
             Reason::PoolClosed => "pool closed",
             Reason::Evicted => "evicted for another domain",
             Reason::Refreshed => "closed to make room for a fresh dial",
+            Reason::ProbeFailed => "failed its health probe",
+            Reason::OverLimit => "over a limit lowered at run time",
             Reason::DoubleLend => "state word out of sync (double lend)",
         }
     }
@@ -215,6 +281,10 @@ pub(crate) struct Meta {
     pub(crate) created: u64,
     pub(crate) target: Target,
     addr: Arc<Addr>,
+    /// The connector's label for the connection (a TLS profile).
+    pub(crate) profile: Option<StdArc<str>>,
+    /// Dialed for a caller (lent at once) rather than ahead of demand.
+    dialed_for_lend: bool,
 }
 
 /// A connection and what the pool knows about it.
@@ -271,6 +341,9 @@ struct Counters {
     created: Counter,
     closed: Counter,
     detached: Counter,
+    swept: Counter,
+    probes: Counter,
+    probe_failures: Counter,
 }
 
 /// The live connections of a domain (for snapshots) and the hot-path
@@ -297,8 +370,18 @@ pub(crate) struct Domain<T: Send + 'static> {
     rr: unmodeled::AtomicUsize,
     registry: Mutex<Registry>,
     counters: Counters,
+    /// Where the addresses came from: `IPS_NONE`, `IPS_STATIC` (set_ips)
+    /// or `IPS_RESOLVED` (the resolver, refreshed).
+    ip_source: unmodeled::AtomicU8,
+    /// When the resolver last answered (ticks).
+    resolved_at: unmodeled::AtomicU64,
     pub(crate) pool: Arc<Shared<T>>,
 }
+
+/// `Domain::ip_source` values.
+pub(crate) const IPS_NONE: u8 = 0;
+pub(crate) const IPS_STATIC: u8 = 1;
+pub(crate) const IPS_RESOLVED: u8 = 2;
 
 /// Splits a pool key into host and port: `"example.com"`, `"example.com:8443"`,
 /// `"[2001:db8::1]:443"`.
@@ -335,6 +418,8 @@ impl<T: Send + 'static> Domain<T> {
             rr: unmodeled::AtomicUsize::new(0),
             registry: Mutex::new(Registry::default()),
             counters: Counters::default(),
+            ip_source: unmodeled::AtomicU8::new(IPS_NONE),
+            resolved_at: unmodeled::AtomicU64::new(0),
             pool: pool.clone(),
         }
     }
@@ -569,6 +654,205 @@ impl<T: Send + 'static> Domain<T> {
         (kept, closed)
     }
 
+    // --- services -------------------------------------------------------------
+
+    /// The sweeper's first half: takes out the idle entries present now,
+    /// closes the unfit (counted as swept), and hands back the ones idle
+    /// longer than `probe_after` ticks, marked lent, for the caller to
+    /// probe and return with [`put`](Domain::put) or close. The rest go
+    /// back to the queue. Returns (kept, closed, to probe).
+    pub(crate) fn sweep_take(&self, probe_after: u64) -> (usize, usize, Vec<Box<Slot<T>>>) {
+        let now = self.pool.ticker.now();
+        let n = self.idle.len();
+        let mut keep = Vec::with_capacity(n);
+        let mut probe = Vec::new();
+        let mut closed = 0;
+        // A limit lowered at run time: close idle connections beyond it.
+        let max = Settings::get_usize(&self.pool.settings.max_per_domain);
+        let mut excess = self.live.load(Ordering::Relaxed).saturating_sub(max);
+        for _ in 0..n {
+            let Some(slot) = self.idle.pop() else { break };
+            let word = slot.meta.state.load(Ordering::Relaxed);
+            let unfit = self.unfit_to_lend(&slot, word, now).or_else(|| {
+                (excess > 0).then(|| {
+                    excess -= 1;
+                    Reason::OverLimit
+                })
+            });
+            match unfit {
+                Some(reason) => {
+                    self.counters.swept.inc();
+                    self.close_slot(slot, reason);
+                    closed += 1;
+                }
+                None if now.saturating_sub(state::last_used(word)) > probe_after => {
+                    // Lent to the sweeper: put's CAS expects `in_use`.
+                    slot.meta
+                        .state
+                        .store(state::with_in_use(word, true), Ordering::Relaxed);
+                    probe.push(slot);
+                }
+                None => keep.push(slot),
+            }
+        }
+        let kept = keep.len();
+        for slot in keep {
+            if let Err(slot) = self.idle.push(slot) {
+                self.close_slot(slot, Reason::QueueFull);
+                closed += 1;
+            }
+        }
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        if self.pool.closed.load(Ordering::Acquire) {
+            self.drain(Reason::PoolClosed);
+        }
+        (kept, closed, probe)
+    }
+
+    /// Counts a health probe and its outcome.
+    pub(crate) fn count_probe(&self, ok: bool) {
+        self.counters.probes.inc();
+        if !ok {
+            self.counters.probe_failures.inc();
+        }
+    }
+
+    /// Closes a connection that failed its health probe.
+    pub(crate) fn close_unhealthy(&self, slot: Box<Slot<T>>) {
+        self.counters.swept.inc();
+        self.close_slot(slot, Reason::ProbeFailed);
+    }
+
+    /// Adds a connection dialed ahead of demand (prewarm, refill) to the
+    /// idle queue and wakes a waiter. The slot arrives from
+    /// [`admit`](Domain::admit) with `lent == false`.
+    pub(crate) fn add_idle(&self, slot: Box<Slot<T>>) {
+        if self.pool.closed.load(Ordering::Acquire) {
+            return self.close_slot(slot, Reason::PoolClosed);
+        }
+        if let Err(slot) = self.idle.push(slot) {
+            return self.close_slot(slot, Reason::QueueFull);
+        }
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        if self.pool.closed.load(Ordering::Acquire) {
+            self.drain(Reason::PoolClosed);
+        }
+    }
+
+    /// Idle connections now.
+    pub(crate) fn idle_len(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// Lends an idle connection to `ip`, if one is fit; the others stay
+    /// queued (in their order, after the ones not looked at).
+    pub(crate) fn pop_idle_to(&self, ip: IpAddr) -> Option<Box<Slot<T>>> {
+        let now = self.pool.ticker.now();
+        let n = self.idle.len();
+        let mut found = None;
+        let mut back = Vec::new();
+        for _ in 0..n {
+            let Some(slot) = self.idle.pop() else { break };
+            if found.is_some() || slot.meta.target.addr().ip() != ip {
+                back.push(slot);
+                continue;
+            }
+            let word = slot.meta.state.load(Ordering::Relaxed);
+            match self.unfit_to_lend(&slot, word, now) {
+                None => {
+                    slot.meta
+                        .state
+                        .store(state::with_in_use(word, true), Ordering::Relaxed);
+                    slot.meta.reuses.inc_owned();
+                    found = Some(slot);
+                }
+                Some(reason) => self.close_slot(slot, reason),
+            }
+        }
+        for slot in back {
+            if let Err(slot) = self.idle.push(slot) {
+                self.close_slot(slot, Reason::QueueFull);
+            }
+        }
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        found
+    }
+
+    /// This domain's address `ip`, if it is in the list and usable now.
+    pub(crate) fn addr_of(&self, ip: IpAddr) -> Result<Arc<Addr>, Error> {
+        let now = self.pool.ticker.now();
+        let ips = self.ips.load();
+        let Some(a) = ips.iter().find(|a| a.addr.ip() == ip && !a.is_retired()) else {
+            return Err(Error::NoAddress {
+                domain: self.key.clone(),
+            });
+        };
+        if a.is_blocked(now) {
+            return Err(Error::Blocked {
+                domain: self.key.clone(),
+                ip,
+            });
+        }
+        Ok(a.clone())
+    }
+
+    /// Where this domain's addresses came from.
+    pub(crate) fn ip_source(&self) -> u8 {
+        self.ip_source.load(unmodeled::Ordering::Relaxed)
+    }
+
+    /// Whether the resolver's answer is older than `refresh` ticks.
+    pub(crate) fn resolution_due(&self, now: u64, refresh: u64) -> bool {
+        self.ip_source() == IPS_RESOLVED
+            && now.saturating_sub(self.resolved_at.load(unmodeled::Ordering::Relaxed)) >= refresh
+    }
+
+    /// Sets the addresses from the resolver (unless `set_ips` fixed them
+    /// meanwhile).
+    pub(crate) fn set_resolved_ips(&self, ips: &[IpAddr]) {
+        if self.ip_source() == IPS_STATIC {
+            return;
+        }
+        self.set_ips_from(ips);
+        self.ip_source
+            .store(IPS_RESOLVED, unmodeled::Ordering::Relaxed);
+        self.resolved_at
+            .store(self.pool.ticker.now(), unmodeled::Ordering::Relaxed);
+    }
+
+    /// The host and port dialed.
+    pub(crate) fn host_port(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    /// A snapshot of each live connection.
+    pub(crate) fn connections(&self, now: u64, out: &mut Vec<ConnectionInfo>) {
+        let reg = lock(&self.registry);
+        for m in &reg.metas {
+            let w = m.state.load(Ordering::Relaxed);
+            let st = state::unpack(w);
+            let lends = m.reuses.get() + u64::from(m.dialed_for_lend);
+            out.push(ConnectionInfo {
+                id: m.id,
+                domain: self.key.to_string(),
+                addr: m.target.addr(),
+                profile: m.profile.as_ref().map(|p| p.to_string()),
+                age: state::duration_from(now.saturating_sub(m.created)),
+                idle: if st.in_use {
+                    Duration::ZERO
+                } else {
+                    state::duration_from(now.saturating_sub(st.last_used))
+                },
+                in_use: st.in_use,
+                lends,
+                errors: st.errors,
+            });
+        }
+    }
+
     // --- capacity -----------------------------------------------------------
 
     /// Reserves one unit of pool capacity, then one of domain capacity.
@@ -622,6 +906,8 @@ impl<T: Send + 'static> Domain<T> {
             created: now,
             target: Target::new(this.host.clone(), addr.addr),
             addr,
+            profile: pool.driver.profile(&conn),
+            dialed_for_lend: lent,
         });
         lock(&this.registry).metas.push(meta.clone());
         this.counters.created.inc();
@@ -676,6 +962,12 @@ impl<T: Send + 'static> Domain<T> {
     /// Replaces the address list. Addresses that left it are retired: their
     /// idle connections are closed now, lent ones when they come back.
     pub(crate) fn set_ips(&self, ips: &[IpAddr]) {
+        self.ip_source
+            .store(IPS_STATIC, unmodeled::Ordering::Relaxed);
+        self.set_ips_from(ips);
+    }
+
+    fn set_ips_from(&self, ips: &[IpAddr]) {
         let _serial = lock(&self.ips_update);
         let old = self.ips.load_full();
         let mut new: Vec<Arc<Addr>> = Vec::with_capacity(ips.len());
@@ -860,6 +1152,9 @@ impl<T: Send + 'static> Domain<T> {
             idle: connections - in_use,
             in_use,
             dialing: live.saturating_sub(connections),
+            swept: c.swept.get(),
+            probes: c.probes.get(),
+            probe_failures: c.probe_failures.get(),
         }
     }
 

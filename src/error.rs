@@ -116,6 +116,16 @@ pub enum Error {
         domain: Arc<str>,
     },
 
+    /// The resolver could not give a domain's addresses.
+    #[error("resolving {domain} failed: {source}")]
+    Resolve {
+        /// The domain looked up.
+        domain: Arc<str>,
+        /// The resolver's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// The connector failed to establish a connection.
     #[error("{}", ConnectDisplay(.target.as_ref(), .source))]
     Connect {
@@ -383,6 +393,11 @@ impl Error {
         false
     }
 
+    /// The resolver failed.
+    pub fn is_resolve(&self) -> bool {
+        matches!(self, Error::Resolve { .. })
+    }
+
     /// The URL cannot be fetched.
     pub fn is_invalid_url(&self) -> bool {
         matches!(self, Error::InvalidUrl { .. })
@@ -430,6 +445,7 @@ impl Error {
             | Error::Tls { domain, .. }
             | Error::Blocked { domain, .. }
             | Error::Validation { domain, .. }
+            | Error::Resolve { domain, .. }
             | Error::NoAddress { domain } => Some(domain),
             Error::Connect {
                 target: Some(t), ..

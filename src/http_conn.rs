@@ -26,7 +26,7 @@ use std::{
     fmt, io,
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     task::{Context, Poll},
@@ -627,6 +627,7 @@ impl AsyncWrite for Counted {
 pub struct HttpConnector {
     tls: TlsConnector,
     opts: Arc<HttpOptions>,
+    tasks: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for HttpConnector {
@@ -645,7 +646,11 @@ impl HttpConnector {
     }
 
     pub(crate) fn with_options(tls: TlsConnector, opts: Arc<HttpOptions>) -> HttpConnector {
-        HttpConnector { tls, opts }
+        HttpConnector {
+            tls,
+            opts,
+            tasks: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Validates new connections with `validator` instead (`None`: no
@@ -678,7 +683,9 @@ impl HttpConnector {
                 .await
                 .map_err(http_err)?;
             let t = target.clone();
+            let guard = TaskGuard::new(&self.tasks);
             tokio::spawn(async move {
+                let _guard = guard;
                 if let Err(e) = conn.await {
                     tracing::debug!(target = %t, error = %e, "hotpool: HTTP/2 connection ended");
                 }
@@ -695,7 +702,9 @@ impl HttpConnector {
                 .await
                 .map_err(http_err)?;
             let t = target.clone();
+            let guard = TaskGuard::new(&self.tasks);
             tokio::spawn(async move {
+                let _guard = guard;
                 if let Err(e) = conn.await {
                     tracing::debug!(target = %t, error = %e, "hotpool: HTTP/1.1 connection ended");
                 }
@@ -728,8 +737,45 @@ impl Connect for HttpConnector {
         conn.is_open()
     }
 
+    /// The health probe: the validation request (a 403 is an
+    /// [`Error::Blocked`], which blacklists the IP), or, without a
+    /// validator, a check that the connection can take a request.
+    async fn probe(&self, conn: &mut HttpConnection) -> Result<(), Error> {
+        match &self.opts.validator {
+            Some(v) => conn.validate(&self.opts, &**v, None).await,
+            None => conn.ready().await,
+        }
+    }
+
+    fn label(&self, conn: &HttpConnection) -> Option<Arc<str>> {
+        Some(conn.profile.clone())
+    }
+
+    /// hyper connection tasks still running: each ends once its connection
+    /// is closed (an HTTP/1.1 task after sending close_notify).
+    fn closing(&self) -> usize {
+        self.tasks.load(Ordering::Relaxed) + self.tls.closing()
+    }
+
     fn profile_stats(&self) -> Vec<ProfileStats> {
         self.tls.profile_stats()
+    }
+}
+
+/// Counts a running hyper connection task; the count drops when the task
+/// ends.
+struct TaskGuard(Arc<AtomicUsize>);
+
+impl TaskGuard {
+    fn new(count: &Arc<AtomicUsize>) -> TaskGuard {
+        count.fetch_add(1, Ordering::Relaxed);
+        TaskGuard(count.clone())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -18,6 +18,8 @@ mod pool;
 mod pooled;
 #[cfg(not(loom))]
 pub mod profile;
+#[cfg(not(loom))]
+mod services;
 mod state;
 mod stats;
 mod sync;
@@ -39,6 +41,7 @@ pub use crate::{
     http_conn::{
         status_verdict, HttpConnection, HttpConnector, StatusValidator, Validate, Verdict,
     },
+    services::{Resolve, SweepReport, SystemResolver},
     tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder},
 };
 

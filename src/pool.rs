@@ -3,7 +3,7 @@
 use crate::{
     config::Config,
     connect::Connect,
-    engine::{stash, Acquired, Domain, Lent, Reservation, Shared},
+    engine::{stash, Acquired, Addr, Domain, Lent, Reservation, Shared},
     error::Error,
     pooled::Pooled,
     stats::{DomainStats, Stats},
@@ -89,16 +89,21 @@ impl<C: Connect> Future for Get<'_, C> {
 ///
 /// See the [crate documentation](crate) for the protocol and an example.
 pub struct Pool<C: Connect> {
-    inner: Arc<Handle<C>>,
+    pub(crate) inner: Arc<Handle<C>>,
 }
 
-struct Handle<C: Connect> {
-    shared: Arc<Shared<C::Conn>>,
-    connector: StdArc<C>,
+pub(crate) struct Handle<C: Connect> {
+    pub(crate) shared: Arc<Shared<C::Conn>>,
+    pub(crate) connector: StdArc<C>,
+    /// Background tasks, the dial limit and the resolver.
+    #[cfg(not(loom))]
+    pub(crate) services: crate::services::Services,
 }
 
 impl<C: Connect> Drop for Handle<C> {
     fn drop(&mut self) {
+        #[cfg(not(loom))]
+        self.services.abort();
         self.shared.shutdown();
     }
 }
@@ -239,6 +244,8 @@ impl<C: Connect> Pool<C> {
     }
 
     async fn get_slow(&self, d: Arc<Domain<C::Conn>>) -> Result<Pooled<C::Conn>, Error> {
+        #[cfg(not(loom))]
+        self.start_services();
         self.acquire(d, false).await
     }
 
@@ -260,8 +267,34 @@ impl<C: Connect> Pool<C> {
     /// Dials with a reservation; the reservation is released on every
     /// failure (and if this future is dropped).
     async fn dial(&self, res: Reservation<C::Conn>) -> Result<Lent<C::Conn>, Error> {
+        self.dial_with(res, None, true).await
+    }
+
+    /// Dials with a reservation: to `to`, or to the domain's next usable
+    /// address; the connection is lent (`lend`) or admitted idle for the
+    /// caller to queue. The reservation is released on every failure (and
+    /// if this future is dropped).
+    pub(crate) async fn dial_with(
+        &self,
+        res: Reservation<C::Conn>,
+        to: Option<Arc<Addr>>,
+        lend: bool,
+    ) -> Result<Lent<C::Conn>, Error> {
         let d = res.domain().clone();
-        let addr = match d.next_addr() {
+        #[cfg(not(loom))]
+        let _permit = self.dial_permit(&d).await?;
+        #[cfg(not(loom))]
+        if to.is_none() {
+            if let Err(e) = self.resolve_if_unknown(&d).await {
+                d.count_miss();
+                return Err(e);
+            }
+        }
+        let next = match to {
+            Some(a) => Ok(a),
+            None => d.next_addr(),
+        };
+        let addr = match next {
             Ok(addr) => addr,
             Err(blocked) => {
                 d.count_miss();
@@ -307,7 +340,7 @@ impl<C: Connect> Pool<C> {
                     return Err(Error::Closed);
                 }
                 tracing::debug!(domain = %d.key(), addr = %target.addr(), "hotpool: dialed");
-                Ok(Domain::admit(&d, res, conn, addr, true))
+                Ok(Domain::admit(&d, res, conn, addr, lend))
             }
             Err(e) => {
                 d.count_dial_failure();
@@ -417,6 +450,8 @@ impl<C: Connect> Pool<C> {
     /// [`Error::Closed`], later `get`s fail with it, and lent connections are
     /// closed when they are returned. Idempotent.
     pub fn close(&self) {
+        #[cfg(not(loom))]
+        self.inner.services.stop();
         self.inner.shared.close();
     }
 
@@ -556,6 +591,8 @@ impl<C: Connect> DomainHandle<C> {
 pub struct Builder {
     config: Config,
     clock: Option<quanta::Clock>,
+    #[cfg(not(loom))]
+    resolver: Option<crate::services::ResolverRef>,
 }
 
 impl Builder {
@@ -639,6 +676,59 @@ impl Builder {
         self
     }
 
+    /// How often the health sweeper runs (default 30 s).
+    pub fn health_check_interval(mut self, d: Duration) -> Self {
+        self.config.health_check_interval = d;
+        self
+    }
+
+    /// Idle connections the sweeper keeps per domain (default 0).
+    pub fn min_idle_per_domain(mut self, n: usize) -> Self {
+        self.config.min_idle_per_domain = n;
+        self
+    }
+
+    /// Dials in progress at once across the pool (default 20).
+    pub fn max_concurrent_dials(mut self, n: usize) -> Self {
+        self.config.max_concurrent_dials = n;
+        self
+    }
+
+    /// Health probes in progress at once during a sweep (default 8).
+    pub fn probe_concurrency(mut self, n: usize) -> Self {
+        self.config.probe_concurrency = n;
+        self
+    }
+
+    /// How often resolved addresses are looked up again (default 30 min).
+    pub fn dns_refresh_interval(mut self, d: Duration) -> Self {
+        self.config.dns_refresh_interval = d;
+        self
+    }
+
+    /// The success rate below which [`Pool::is_healthy`] says no
+    /// (default 0.5).
+    pub fn min_success_rate(mut self, rate: f64) -> Self {
+        self.config.min_success_rate = rate;
+        self
+    }
+
+    /// Fills the addresses of domains that have none at their first dial,
+    /// and refreshes them every `dns_refresh_interval` (see
+    /// [`Resolve`](crate::Resolve)). Without a resolver (the default for a
+    /// bare pool) addresses come from [`Pool::set_ips`] only.
+    #[cfg(not(loom))]
+    pub fn resolver(mut self, resolver: impl crate::Resolve) -> Self {
+        self.resolver = Some(crate::services::ResolverRef::new(resolver));
+        self
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn resolver_ref(mut self, r: Option<crate::services::ResolverRef>) -> Self {
+        self.resolver = r;
+        self
+    }
+
     /// The settings as configured so far.
     pub fn settings(&self) -> &Config {
         &self.config
@@ -655,8 +745,16 @@ impl Builder {
         let connector = StdArc::new(connector);
         let driver: StdArc<dyn crate::connect::Driver<C::Conn>> = connector.clone();
         let shared = Arc::new(Shared::new(&self.config, self.clock, driver));
-        Ok(Pool {
-            inner: Arc::new(Handle { shared, connector }),
-        })
+        let pool = Pool {
+            inner: Arc::new(Handle {
+                shared,
+                connector,
+                #[cfg(not(loom))]
+                services: crate::services::Services::new(&self.config, self.resolver),
+            }),
+        };
+        #[cfg(not(loom))]
+        pool.start_services();
+        Ok(pool)
     }
 }

@@ -52,6 +52,14 @@ pub struct DomainStats {
     pub in_use: u64,
     /// Dials in progress (capacity reserved, connection not yet made).
     pub dialing: u64,
+    /// Idle connections the health sweeper closed (expired, closed by the
+    /// peer, over the error limit, failed their probe).
+    pub swept: u64,
+    /// Health probes of long-idle connections.
+    pub probes: u64,
+    /// Probes that failed (the connection was closed; a 403 also
+    /// blacklisted its IP).
+    pub probe_failures: u64,
 }
 
 impl DomainStats {
@@ -83,6 +91,9 @@ impl DomainStats {
         self.idle += o.idle;
         self.in_use += o.in_use;
         self.dialing += o.dialing;
+        self.swept += o.swept;
+        self.probes += o.probes;
+        self.probe_failures += o.probe_failures;
     }
 }
 
@@ -96,6 +107,31 @@ pub struct ProfileStats {
     pub dials: u64,
     /// Handshakes with it that failed.
     pub handshake_failures: u64,
+}
+
+/// One live connection, as [`Pool::connections`](crate::Pool::connections)
+/// sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The pool's id for it (unique within the pool).
+    pub id: u64,
+    /// The pool key (domain) it serves.
+    pub domain: String,
+    /// The address it was dialed to.
+    pub addr: std::net::SocketAddr,
+    /// The connector's label, e.g. the TLS profile that opened it.
+    pub profile: Option<String>,
+    /// Time since it was made.
+    pub age: std::time::Duration,
+    /// Time since it was last returned (zero while lent).
+    pub idle: std::time::Duration,
+    /// Whether it is lent out now.
+    pub in_use: bool,
+    /// Times it was lent (each lend carries one or more requests).
+    pub lends: u64,
+    /// Errors marked on it.
+    pub errors: u8,
 }
 
 /// A point-in-time snapshot of the pool: totals and one entry per domain.

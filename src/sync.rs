@@ -44,7 +44,7 @@ pub(crate) use std::sync::Arc as StdArc;
 /// happens-before edge the models need, and modelling them would only
 /// multiply the interleavings loom explores.
 pub(crate) mod unmodeled {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
     /// A statistics counter (`Relaxed` increments).
     #[derive(Debug, Default)]

@@ -160,6 +160,8 @@ pub struct TlsConnector {
     max_retries: u32,
     local_addrs: Vec<IpAddr>,
     local_turn: AtomicUsize,
+    /// close_notify tasks in flight.
+    closing: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for TlsConnector {
@@ -354,6 +356,7 @@ impl TlsConnectorBuilder {
             max_retries: self.max_retries,
             local_addrs: self.local_addrs,
             local_turn: AtomicUsize::new(0),
+            closing: Arc::new(AtomicUsize::new(0)),
         })
     }
 }
@@ -371,6 +374,12 @@ impl TlsConnector {
     /// choice, 10 s time-outs and 3 retries.
     pub fn builder() -> TlsConnectorBuilder {
         TlsConnectorBuilder::default()
+    }
+
+    /// Connections whose close_notify is still on its way (closed by the
+    /// pool in the background).
+    pub fn closing(&self) -> usize {
+        self.closing.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Dials and handshake counts per profile.
@@ -586,10 +595,22 @@ impl Connect for TlsConnector {
     /// when a runtime is available; otherwise just drops the connection.
     fn close(&self, mut conn: TlsConnection) {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let closing = self.closing.clone();
+            closing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             rt.spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn.stream.shutdown()).await;
+                drop(conn);
+                closing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             });
         }
+    }
+
+    fn label(&self, conn: &TlsConnection) -> Option<Arc<str>> {
+        Some(conn.profile.clone())
+    }
+
+    fn closing(&self) -> usize {
+        TlsConnector::closing(self)
     }
 
     fn profile_stats(&self) -> Vec<ProfileStats> {
