@@ -658,10 +658,12 @@ impl<T: Send + 'static> Domain<T> {
 
     /// The sweeper's first half: takes out the idle entries present now,
     /// closes the unfit (counted as swept), and hands back the ones idle
-    /// longer than `probe_after` ticks, marked lent, for the caller to
-    /// probe and return with [`put`](Domain::put) or close. The rest go
+    /// longer than `probe_after` ticks, each with its state word, for the
+    /// caller to probe and give back with
+    /// [`restore_probed`](Domain::restore_probed) or close. The rest go
     /// back to the queue. Returns (kept, closed, to probe).
-    pub(crate) fn sweep_take(&self, probe_after: u64) -> (usize, usize, Vec<Box<Slot<T>>>) {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn sweep_take(&self, probe_after: u64) -> (usize, usize, Vec<(Box<Slot<T>>, u64)>) {
         let now = self.pool.ticker.now();
         let n = self.idle.len();
         let mut keep = Vec::with_capacity(n);
@@ -686,11 +688,12 @@ impl<T: Send + 'static> Domain<T> {
                     closed += 1;
                 }
                 None if now.saturating_sub(state::last_used(word)) > probe_after => {
-                    // Lent to the sweeper: put's CAS expects `in_use`.
+                    // Out of the queue while probed: marked lent so that
+                    // snapshots count it as busy.
                     slot.meta
                         .state
                         .store(state::with_in_use(word, true), Ordering::Relaxed);
-                    probe.push(slot);
+                    probe.push((slot, word));
                 }
                 None => keep.push(slot),
             }
@@ -708,6 +711,14 @@ impl<T: Send + 'static> Domain<T> {
             self.drain(Reason::PoolClosed);
         }
         (kept, closed, probe)
+    }
+
+    /// Returns a connection that passed its probe to the idle queue with
+    /// its state word from before the probe: a probe is not a use, so the
+    /// connection's idle time keeps running towards `idle_timeout`.
+    pub(crate) fn restore_probed(&self, slot: Box<Slot<T>>, word: u64) {
+        slot.meta.state.store(word, Ordering::Relaxed);
+        self.add_idle(slot);
     }
 
     /// Counts a health probe and its outcome.

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// The loom build models the core only; the services that use the rest of
+// the engine are left out of it.
+#![cfg_attr(loom, allow(dead_code))]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod blacklist;
@@ -8,6 +11,8 @@ mod blacklist;
 mod client;
 mod clock;
 mod config;
+#[cfg(not(loom))]
+mod config_file;
 mod connect;
 mod engine;
 mod error;
@@ -38,6 +43,7 @@ pub use crate::{
 #[cfg(not(loom))]
 pub use crate::{
     client::{Body, Client, ClientBuilder, Response},
+    config_file::{ClientConfig, DomainEntry, HttpSettings, TlsSettings, ValidationSettings},
     http_conn::{
         status_verdict, HttpConnection, HttpConnector, StatusValidator, Validate, Verdict,
     },

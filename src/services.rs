@@ -8,23 +8,8 @@
 //! (or at its first dial otherwise). Every `health_check_interval` it runs
 //! one [`Pool::sweep_now`] round, and it ends when the pool is closed or its
 //! last handle dropped: it holds only a weak reference between rounds, so
-//! it never keeps a pool alive. A round, per domain:
-//!
-//! 1. takes out the idle connections present at its start (later returns
-//!    are left for the next round);
-//! 2. closes those closed by the peer, idle past `idle_timeout`, older than
-//!    `max_lifetime`, over `max_errors`, on a retired or blacklisted
-//!    address, or beyond a limit lowered at run time;
-//! 3. probes those idle longer than the sweep interval with the
-//!    connector's [`Connect::probe`] (for HTTP, the validation request),
-//!    at most `probe_concurrency` at once: a 403 blacklists the IP, any
-//!    failure closes the connection, success returns it to the queue;
-//! 4. refreshes the domain's addresses if the resolver's answer is older
-//!    than `dns_refresh_interval`;
-//! 5. dials up to `min_idle_per_domain` idle connections.
-//!
-//! It then sweeps expired blacklist entries. Results are counted in
-//! [`Stats`](crate::Stats) (`swept`, `probes`, `probe_failures`) and traced.
+//! it never keeps a pool alive. What a round
+//! does is described on [`Pool::sweep_now`].
 
 use crate::{
     config::Config,
@@ -308,9 +293,26 @@ impl<C: Connect> Pool<C> {
         }
     }
 
-    /// Runs one sweep round now (see the [module docs](self)) and reports
-    /// what it did. The background sweeper calls this every
-    /// `health_check_interval`.
+    /// Runs one sweep round now and reports what it did. The background
+    /// sweeper calls this every `health_check_interval`. Per domain, it:
+    ///
+    /// 1. takes out the idle connections present at its start (later returns
+    ///    are left for the next round);
+    /// 2. closes those closed by the peer, idle past `idle_timeout`, older than
+    ///    `max_lifetime`, over `max_errors`, on a retired or blacklisted
+    ///    address, or beyond a limit lowered at run time;
+    /// 3. probes those idle longer than the sweep interval with the
+    ///    connector's [`Connect::probe`] (for HTTP, the validation request),
+    ///    at most `probe_concurrency` at once: a 403 blacklists the IP, any
+    ///    failure closes the connection, success returns it to the queue (a
+    ///    probe does not count as a use: its idle time keeps running towards
+    ///    `idle_timeout`);
+    /// 4. refreshes the domain's addresses if the resolver's answer is older
+    ///    than `dns_refresh_interval`;
+    /// 5. dials up to `min_idle_per_domain` idle connections.
+    ///
+    /// It then sweeps expired blacklist entries. Results are counted in
+    /// [`Stats`](crate::Stats) (`swept`, `probes`, `probe_failures`) and traced.
     pub async fn sweep_now(&self) -> SweepReport {
         let shared = &self.inner.shared;
         let settings = &shared.settings;
@@ -329,7 +331,7 @@ impl<C: Connect> Pool<C> {
             if !probe.is_empty() {
                 let limit = StdArc::new(Semaphore::new(settings.probe_concurrency()));
                 let mut set = JoinSet::new();
-                for mut slot in probe {
+                for (mut slot, word) in probe {
                     let Ok(permit) = limit.clone().acquire_owned().await else {
                         break;
                     };
@@ -347,7 +349,7 @@ impl<C: Connect> Pool<C> {
                         match r {
                             Ok(()) => {
                                 dom.count_probe(true);
-                                Domain::put(slot, dom);
+                                dom.restore_probed(slot, word);
                                 Ok(())
                             }
                             Err(e) => {

@@ -47,6 +47,9 @@ pub struct Opts {
     pub head_status: Option<u16>,
     /// Whether `head_status` applies to `/` as well.
     pub head_status_all: bool,
+    /// Wait this long after the TCP accept before the TLS handshake (a
+    /// slow server), so that concurrent dials overlap.
+    pub accept_delay: Option<Duration>,
 }
 
 /// One request as the server saw it.
@@ -62,6 +65,10 @@ pub struct Seen {
 pub struct HttpServer {
     pub port: u16,
     accepts: Arc<AtomicUsize>,
+    /// Connections accepted whose first request has not been answered yet
+    /// (a client's dial in progress), now and at most.
+    dialing: Arc<AtomicUsize>,
+    max_dialing: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<Seen>>>,
     opts: Arc<Mutex<Opts>>,
@@ -72,6 +79,12 @@ impl HttpServer {
     /// TCP connections accepted.
     pub fn accepts(&self) -> usize {
         self.accepts.load(SeqCst)
+    }
+
+    /// The most connections that were being dialed (accepted, first
+    /// request not yet answered) at once.
+    pub fn max_dialing(&self) -> usize {
+        self.max_dialing.load(SeqCst)
     }
 
     /// Connections open now.
@@ -116,6 +129,8 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let (port, listeners) = bind_all(ips).await;
     let accepts = Arc::new(AtomicUsize::new(0));
+    let dialing = Arc::new(AtomicUsize::new(0));
+    let max_dialing = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let opts = Arc::new(Mutex::new(opts));
@@ -128,6 +143,7 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
             seen.clone(),
             opts.clone(),
         );
+        let (dialing, max_dialing) = (dialing.clone(), max_dialing.clone());
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             loop {
@@ -138,13 +154,22 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
                 let local = tcp.local_addr().unwrap().ip();
                 let (acceptor, open, seen, opts) =
                     (acceptor.clone(), open.clone(), seen.clone(), opts.clone());
+                let now = dialing.fetch_add(1, SeqCst) + 1;
+                max_dialing.fetch_max(now, SeqCst);
+                let dial = Arc::new(Once(Mutex::new(Some(Decrement(dialing.clone())))));
                 conns.spawn(async move {
+                    let delay = opts.lock().unwrap().accept_delay;
+                    if let Some(d) = delay {
+                        tokio::time::sleep(d).await;
+                    }
                     let Ok(tls) = acceptor.accept(tcp).await else {
+                        dial.fire();
                         return;
                     };
                     open.fetch_add(1, SeqCst);
                     let _open = Decrement(open);
-                    connection(tls, local, seen, opts).await;
+                    connection(tls, local, seen, opts, dial.clone()).await;
+                    dial.fire();
                 });
             }
         });
@@ -152,6 +177,8 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
     HttpServer {
         port,
         accepts,
+        dialing,
+        max_dialing,
         open,
         seen,
         opts,
@@ -160,6 +187,16 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
 }
 
 struct Decrement(Arc<AtomicUsize>);
+
+/// Drops its decrement once: when the connection's first request has been
+/// answered, or when the connection ends.
+struct Once(Mutex<Option<Decrement>>);
+
+impl Once {
+    fn fire(&self) {
+        self.0.lock().unwrap().take();
+    }
+}
 
 impl Drop for Decrement {
     fn drop(&mut self) {
@@ -181,6 +218,7 @@ async fn connection(
     ip: IpAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     opts: Arc<Mutex<Opts>>,
+    dial: Arc<Once>,
 ) {
     let state = Arc::new(Conn {
         served: AtomicUsize::new(0),
@@ -190,10 +228,11 @@ async fn connection(
     let idle_close = opts.lock().unwrap().idle_close;
     let st = state.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
-        let (seen, opts, st) = (seen.clone(), opts.clone(), st.clone());
+        let (seen, opts, st, dial) = (seen.clone(), opts.clone(), st.clone(), dial.clone());
         async move {
             st.in_flight.fetch_add(1, SeqCst);
             let r = handle(req, ip, &seen, &opts, &st).await;
+            dial.fire();
             *st.last.lock().unwrap() = Instant::now();
             st.in_flight.fetch_sub(1, SeqCst);
             r
