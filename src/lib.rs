@@ -37,7 +37,9 @@ pub use crate::{
     error::{BoxError, Error},
     pool::{Builder, DomainHandle, Pool},
     pooled::Pooled,
-    stats::{DomainStats, Failures, ProfileStats, RequestStats, Stats, StatusClasses},
+    stats::{
+        ConnectionInfo, DomainStats, Failures, ProfileStats, RequestStats, Stats, StatusClasses,
+    },
 };
 
 #[cfg(not(loom))]
