@@ -177,6 +177,7 @@ struct Inner {
     opts: Arc<HttpOptions>,
     timeout: Duration,
     default_port: u16,
+    keep_alive: bool,
     counters: Arc<Counters>,
 }
 
@@ -329,6 +330,8 @@ impl Client {
                 timeout,
             }),
         };
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_request(start.elapsed());
         match &r {
             Ok(resp) => c.response(resp.status, start.elapsed()),
             Err(e) => {
@@ -424,6 +427,7 @@ impl Client {
                         self.inner.opts.decompress,
                         deadline,
                         self.inner.timeout,
+                        self.inner.keep_alive,
                         self.inner.counters.clone(),
                     ));
                 }
@@ -507,6 +511,13 @@ impl Client {
     /// are closed when returned.
     pub fn close(&self) {
         self.inner.pool.close();
+    }
+
+    /// Publishes [`stats`](Client::stats) through the `metrics` facade
+    /// (feature `metrics`); see [`metrics`](crate::metrics).
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        crate::metrics::export(&self.stats());
     }
 
     /// Graceful shutdown: [`close`](Client::close), then wait until every
@@ -605,6 +616,7 @@ impl Response {
         decompress: bool,
         deadline: Instant,
         timeout: Duration,
+        keep_alive: bool,
         counters: Arc<Counters>,
     ) -> Response {
         let (mut parts, incoming) = resp.into_parts();
@@ -628,6 +640,7 @@ impl Response {
             sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
             timeout,
             url: url.clone(),
+            keep_alive,
             counters,
             done: false,
         };
@@ -741,6 +754,7 @@ pub struct Body {
     sleep: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
     url: Uri,
+    keep_alive: bool,
     counters: Arc<Counters>,
     done: bool,
 }
@@ -759,7 +773,13 @@ impl Body {
     fn finish(&mut self) {
         self.done = true;
         self.incoming = None;
-        drop(self.conn.take());
+        if let Some(c) = self.conn.take() {
+            if self.keep_alive {
+                drop(c);
+            } else {
+                Pooled::discard(c);
+            }
+        }
     }
 
     /// The body failed: the connection is closed.
@@ -782,7 +802,7 @@ impl Drop for Body {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
             let complete = self.incoming.as_ref().is_some_and(HttpBody::is_end_stream);
-            if self.h2 || complete {
+            if self.keep_alive && (self.h2 || complete) {
                 // Dropping the stream resets it; the connection is fine.
                 self.incoming = None;
                 drop(c);
@@ -952,6 +972,7 @@ pub struct ClientBuilder {
     tls: TlsConnectorBuilder,
     opts: HttpOptions,
     timeout: Duration,
+    keep_alive: bool,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
 }
@@ -963,6 +984,7 @@ impl Default for ClientBuilder {
             tls: TlsConnector::builder(),
             opts: HttpOptions::default(),
             timeout: DEFAULT_TIMEOUT,
+            keep_alive: true,
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
         }
@@ -1178,6 +1200,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether connections are reused (default true). With false, every
+    /// request gets a connection of its own, closed once its response has
+    /// been read: what a crawler without a pool does, useful as a
+    /// baseline.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.keep_alive = on;
+        self
+    }
+
     /// The `User-Agent` header (default `hotpool/<version>`).
     pub fn user_agent(mut self, ua: &str) -> Self {
         match HeaderValue::from_str(ua) {
@@ -1341,6 +1372,7 @@ impl ClientBuilder {
                 opts,
                 timeout: self.timeout,
                 default_port,
+                keep_alive: self.keep_alive,
                 counters: Arc::new(Counters::default()),
             }),
         })

@@ -1096,6 +1096,10 @@ impl<T: Send + 'static> Domain<T> {
         if result.is_err() {
             this.counters.misses.inc();
         }
+        #[cfg(all(feature = "metrics", not(loom)))]
+        if let Some(since) = waited_since {
+            crate::metrics::record_wait(since.elapsed());
+        }
         result
     }
 

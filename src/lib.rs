@@ -19,6 +19,8 @@ mod error;
 pub mod fingerprint;
 #[cfg(not(loom))]
 mod http_conn;
+#[cfg(all(feature = "metrics", not(loom)))]
+pub mod metrics;
 mod pool;
 mod pooled;
 #[cfg(not(loom))]

@@ -649,3 +649,18 @@ async fn a_body_read_to_its_last_byte_returns_the_connection_without_a_final_pol
     assert_eq!(server.accepts(), 1);
     assert_drained(&client, &server).await;
 }
+
+#[tokio::test]
+async fn without_keep_alive_every_request_gets_its_own_connection() {
+    let ca = Ca::new();
+    let server = serve(&ca, &[ip(2)], Opts::default()).await;
+    let client = build(builder(&ca).keep_alive(false), &server, &[ip(2)]);
+    for _ in 0..5 {
+        let resp = client.get(&server.url("/")).await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "hello");
+    }
+    assert_eq!(server.accepts(), 5);
+    let s = client.stats();
+    assert_eq!((s.total.hits, s.total.connections), (0, 0));
+    assert_drained(&client, &server).await;
+}

@@ -1,0 +1,108 @@
+//! The crawl example as a user runs it: a short crawl of the embedded site
+//! with a JSON summary, bad arguments, and an unreachable target.
+//!
+//! The example is built (debug profile, incremental: a no-op when `cargo
+//! test` has built it already) by running cargo once, then run as a user
+//! would run it.
+use std::{path::PathBuf, process::Command, sync::OnceLock};
+
+fn binary() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", "crawl"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the crawl example failed");
+        let mut path: PathBuf = std::env::current_exe().unwrap();
+        path.pop(); // the test binary
+        if path.ends_with("deps") {
+            path.pop();
+        }
+        path.push("examples");
+        path.push(format!("crawl{}", std::env::consts::EXE_SUFFIX));
+        assert!(path.exists(), "{} is missing", path.display());
+        path
+    })
+}
+
+fn crawl() -> Command {
+    let mut c = Command::new(binary());
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = crawl().args(args).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "crawl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn a_short_crawl_answers_everything_reuses_and_blacklists_the_403_address() {
+    let v = json(&["--requests", "2000", "--concurrency", "16"]);
+    let s = &v["summary"];
+    assert_eq!(s["requests"], 2000, "{s}");
+    assert_eq!(s["answered"], 2000, "{s}");
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(s["statuses"]["200"], 2000, "{s}");
+    let reuse = s["reuse_rate"].as_f64().unwrap();
+    assert!(reuse > 0.9, "reuse rate {reuse}");
+    let blocked: Vec<&str> = s["blacklisted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(blocked, ["127.0.0.13"], "{s}");
+    assert!(s["tls_handshakes"].as_u64().unwrap() < 100, "{s}");
+    assert!(s["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{s}");
+}
+
+#[test]
+fn compare_reports_a_speed_up() {
+    let v = json(&["--requests", "600", "--concurrency", "8", "--compare"]);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["mode"], "fresh");
+    assert_eq!(runs[1]["tls_handshakes"], 600, "one per request");
+    assert!(v["speedup"].as_f64().unwrap() > 1.0, "{v}");
+}
+
+#[test]
+fn an_unreachable_target_is_reported_and_the_crawl_goes_on() {
+    // Nothing listens on port 1; the IP literal needs no resolver.
+    let url = "https://127.0.0.1:1/";
+    let v = json(&[url, "--requests", "3"]);
+    let s = &v["summary"];
+    assert_eq!(s["failed"], 3, "{s}");
+    assert_eq!(s["errors"]["refused"], 3, "{s}");
+    let why = s["unreachable"][url].as_str().unwrap();
+    assert!(why.contains("127.0.0.1:1"), "{why}");
+}
+
+#[test]
+fn bad_arguments_get_a_message_and_a_failing_exit() {
+    for args in [
+        &["--concurrency", "0"][..],
+        &["--ip", "example.com"],
+        &["--ip", "example.com=999.1.1.1"],
+        &["http://plain.example/"],
+        &["--urls", "/nonexistent/urls.txt"],
+        &["--config", "/nonexistent/hotpool.toml"],
+        &["--profile", "chrome"],
+        &["--bogus"],
+    ] {
+        let out = crawl().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.trim().is_empty(), "{args:?}: no message");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
