@@ -1,14 +1,23 @@
-//! The hot path side by side with its floor.
+//! The hot path side by side with its floor and with the pools a crawler
+//! would otherwise use, all in one run.
 //!
 //! * `clock`: the candidate time sources for stamping `last_used`.
-//! * `get_put/single_thread`: lend and return an idle connection, next to the
+//! * `get_put/single_thread`: lend and return an idle connection of one
+//!   domain. Contenders: hotpool (`get`, a `DomainHandle`, `try_get`); the
 //!   floor — a raw `ArrayQueue` pop + push plus two CAS on the item's own
 //!   `AtomicU64` (what any lock-free pool with a per-connection state word
-//!   must do at least).
+//!   does at least); pingora-pool 0.9 (`get` + `put`, the connection keeping
+//!   its id); deadpool 0.13 unmanaged (`get` + drop); bb8 0.9 (no check on
+//!   checkout); hyper-util 0.1.21's legacy pool (`checkout` + drop, pinned
+//!   with `=`); a naive `Semaphore` + `Mutex<VecDeque>` pool.
 //! * `get_put/two_threads`: the same with two threads on one domain (two
-//!   idle connections), per operation per thread.
+//!   idle connections), time per operation per thread.
+//! * `many_domains`: hotpool's get + put with keys drawn at random from 1,
+//!   100 and 10,000 domains (one idle connection each).
+//! * `wakeup`: a connection handed from one task to the next through put →
+//!   waiting get, with 1 and with 64 tasks waiting (the broadcast's herd).
 //!
-//! Run: `cargo bench --bench hot_path`.
+//! Run: `cargo bench --bench hot_path` (a group: `-- get_put/single_thread`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use crossbeam_queue::ArrayQueue;
@@ -18,7 +27,7 @@ use std::{
     hint::black_box,
     pin::pin,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Barrier,
     },
     task::{Context, Poll, Waker},
@@ -77,6 +86,183 @@ fn floor_op(q: &ArrayQueue<Box<AtomicU64>>) {
     q.push(black_box(item)).unwrap();
 }
 
+/// The peer pools, each set up with idle connections of one domain.
+mod peers {
+    use super::ready;
+    use std::{
+        collections::VecDeque,
+        sync::{Arc, Mutex},
+    };
+
+    // --- pingora-pool -----------------------------------------------------
+    pub struct Pingora {
+        pool: pingora_pool::ConnectionPool<u64>,
+        metas: Vec<pingora_pool::ConnectionMeta>,
+    }
+
+    const GROUP: u64 = 0x5eed;
+
+    impl Pingora {
+        pub fn new(n: usize) -> Pingora {
+            let pool = pingora_pool::ConnectionPool::new(64);
+            let metas: Vec<_> = (0..n)
+                .map(|id| pingora_pool::ConnectionMeta::new(GROUP, id as i32))
+                .collect();
+            for (i, m) in metas.iter().enumerate() {
+                let _ = pool.put(m, i as u64);
+            }
+            Pingora { pool, metas }
+        }
+
+        /// Get any idle connection of the group and put it back under its
+        /// own id.
+        #[inline]
+        pub fn get_put(&self) {
+            let conn = self.pool.get(&GROUP).expect("idle connection");
+            std::hint::black_box(&conn);
+            let meta = &self.metas[conn as usize];
+            let _ = self.pool.put(meta, conn);
+        }
+    }
+
+    // --- deadpool (unmanaged) ------------------------------------------------
+    pub fn deadpool(n: usize) -> deadpool::unmanaged::Pool<u64> {
+        let pool = deadpool::unmanaged::Pool::new(n);
+        for i in 0..n {
+            pool.try_add(i as u64).expect("room");
+        }
+        pool
+    }
+
+    #[inline]
+    pub fn deadpool_get_put(pool: &deadpool::unmanaged::Pool<u64>) {
+        let c = ready(pool.get()).expect("idle object");
+        std::hint::black_box(&*c);
+    }
+
+    // --- bb8 -------------------------------------------------------------------
+    pub struct Manager;
+
+    impl bb8::ManageConnection for Manager {
+        type Connection = u64;
+        type Error = std::convert::Infallible;
+        async fn connect(&self) -> Result<u64, Self::Error> {
+            Ok(42)
+        }
+        async fn is_valid(&self, _: &mut u64) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn has_broken(&self, _: &mut u64) -> bool {
+            false
+        }
+    }
+
+    /// Must be called inside a runtime (bb8 uses tokio's timer).
+    pub async fn bb8(n: usize) -> bb8::Pool<Manager> {
+        bb8::Pool::builder()
+            .max_size(n as u32)
+            .min_idle(Some(n as u32))
+            .test_on_check_out(false)
+            .build(Manager)
+            .await
+            .expect("bb8 pool")
+    }
+
+    #[inline]
+    pub fn bb8_get_put(pool: &bb8::Pool<Manager>) {
+        let c = ready(pool.get()).expect("idle connection");
+        std::hint::black_box(&*c);
+    }
+
+    // --- hyper-util's legacy pool -------------------------------------------
+    use hyper_util::client::legacy::pool as legacy;
+
+    #[derive(Debug)]
+    pub struct Uniq(pub u64);
+
+    impl legacy::Poolable for Uniq {
+        fn is_open(&self) -> bool {
+            true
+        }
+        fn reserve(self) -> legacy::Reservation<Self> {
+            legacy::Reservation::Unique(self)
+        }
+        fn can_share(&self) -> bool {
+            false
+        }
+    }
+
+    pub type Key = (http::uri::Scheme, http::uri::Authority);
+
+    pub struct Legacy {
+        pub pool: legacy::Pool<Uniq, Key>,
+        pub key: Key,
+    }
+
+    /// Must be called inside a runtime.
+    pub fn legacy(n: usize) -> Legacy {
+        let pool = legacy::Pool::new(
+            legacy::Config {
+                idle_timeout: None,
+                max_idle_per_host: n.max(1),
+            },
+            hyper_util::rt::TokioExecutor::new(),
+            None::<hyper_util::rt::TokioTimer>,
+        );
+        let key: Key = (
+            http::uri::Scheme::HTTPS,
+            http::uri::Authority::from_static("bench.example.com"),
+        );
+        let held: Vec<_> = (0..n)
+            .map(|i| {
+                let connecting = pool
+                    .connecting(&key, legacy::Ver::Auto)
+                    .expect("connecting");
+                pool.pooled(connecting, Uniq(i as u64))
+            })
+            .collect();
+        drop(held);
+        Legacy { pool, key }
+    }
+
+    #[inline]
+    pub fn legacy_get_put(l: &Legacy) {
+        let c = ready(l.pool.checkout(l.key.clone())).expect("idle connection");
+        std::hint::black_box(&c.0);
+    }
+
+    // --- naive: a semaphore and a locked deque -------------------------------
+    pub struct Naive {
+        permits: tokio::sync::Semaphore,
+        idle: Mutex<VecDeque<u64>>,
+    }
+
+    impl Naive {
+        pub fn new(n: usize) -> Arc<Naive> {
+            Arc::new(Naive {
+                permits: tokio::sync::Semaphore::new(n),
+                idle: Mutex::new((0..n as u64).collect()),
+            })
+        }
+
+        #[inline]
+        pub fn get_put(&self) {
+            let permit = ready(self.permits.acquire()).expect("permit");
+            let conn = self.idle.lock().unwrap().pop_front().expect("idle");
+            std::hint::black_box(&conn);
+            self.idle.lock().unwrap().push_back(conn);
+            drop(permit);
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn clock(c: &mut Criterion) {
     let mut g = c.benchmark_group("clock");
     let clock = quanta::Clock::new();
@@ -115,15 +301,37 @@ fn single_thread(c: &mut Criterion) {
             black_box(&*c);
         })
     });
+
+    let rt = runtime();
+    let _enter = rt.enter();
+    let pingora = peers::Pingora::new(1);
+    g.bench_function("pingora_pool", |b| b.iter(|| pingora.get_put()));
+    let dp = peers::deadpool(1);
+    g.bench_function("deadpool_unmanaged", |b| {
+        b.iter(|| peers::deadpool_get_put(&dp))
+    });
+    let bb8 = rt.block_on(peers::bb8(1));
+    g.bench_function("bb8", |b| b.iter(|| peers::bb8_get_put(&bb8)));
+    let legacy = peers::legacy(1);
+    g.bench_function("hyper_util_legacy", |b| {
+        b.iter(|| peers::legacy_get_put(&legacy))
+    });
+    let naive = peers::Naive::new(1);
+    g.bench_function("naive_semaphore_mutex_vecdeque", |b| {
+        b.iter(|| naive.get_put())
+    });
     g.finish();
 }
 
 /// Runs `op` `iters` times on each of two threads at once; returns the wall
-/// time, i.e. the time per operation per thread × iters.
+/// time, i.e. the time per operation per thread × iters. Both threads are
+/// inside the runtime of `rt` (bb8 and deadpool use tokio primitives).
 fn two_threads(iters: u64, op: impl Fn() + Sync) -> Duration {
     let barrier = Barrier::new(2);
+    let handle = tokio::runtime::Handle::try_current().ok();
     std::thread::scope(|s| {
         let h = s.spawn(|| {
+            let _enter = handle.as_ref().map(|h| h.enter());
             barrier.wait();
             for _ in 0..iters {
                 op();
@@ -167,8 +375,119 @@ fn contended(c: &mut Criterion) {
             })
         })
     });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let pingora = peers::Pingora::new(2);
+    g.bench_function(BenchmarkId::new("pingora_pool", 2), |b| {
+        b.iter_custom(|iters| two_threads(iters, || pingora.get_put()))
+    });
+    let dp = peers::deadpool(2);
+    g.bench_function(BenchmarkId::new("deadpool_unmanaged", 2), |b| {
+        b.iter_custom(|iters| two_threads(iters, || peers::deadpool_get_put(&dp)))
+    });
+    let bb8 = rt.block_on(peers::bb8(2));
+    g.bench_function(BenchmarkId::new("bb8", 2), |b| {
+        b.iter_custom(|iters| two_threads(iters, || peers::bb8_get_put(&bb8)))
+    });
+    let legacy = peers::legacy(2);
+    g.bench_function(BenchmarkId::new("hyper_util_legacy", 2), |b| {
+        b.iter_custom(|iters| two_threads(iters, || peers::legacy_get_put(&legacy)))
+    });
+    let naive = peers::Naive::new(2);
+    g.bench_function(BenchmarkId::new("naive_semaphore_mutex_vecdeque", 2), |b| {
+        b.iter_custom(|iters| two_threads(iters, || naive.get_put()))
+    });
     g.finish();
 }
 
-criterion_group!(benches, clock, single_thread, contended);
+/// hotpool's get + put with the key drawn at random (a fixed sequence) from
+/// `n` domains, each with one idle connection.
+fn many_domains(c: &mut Criterion) {
+    let mut g = c.benchmark_group("many_domains");
+    for n in [1usize, 100, 10_000] {
+        let pool = Pool::builder()
+            .max_conns(n)
+            .max_conns_per_domain(1)
+            .build(Dummy)
+            .unwrap();
+        let keys: Vec<String> = (0..n).map(|i| format!("d{i}.bench.example.com")).collect();
+        let rt = runtime();
+        rt.block_on(async {
+            for k in &keys {
+                pool.set_ips(k, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+                drop(pool.get(k).await.unwrap());
+            }
+        });
+        let mut rng = fastrand::Rng::with_seed(7);
+        let order: Vec<usize> = (0..4096).map(|_| rng.usize(0..n)).collect();
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new("hotpool_get", n), |b| {
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                let c = ready(pool.get(&keys[order[i]])).unwrap();
+                black_box(&*c);
+            })
+        });
+    }
+    g.finish();
+}
+
+/// One connection handed from task to task: each task takes it (waiting
+/// while another holds it), yields once holding it so that the others are
+/// registered as waiters, and puts it back. Time per hand-over.
+fn wakeup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("wakeup");
+    for waiters in [1usize, 64] {
+        g.bench_function(
+            BenchmarkId::new("hotpool_put_to_waiting_get", waiters),
+            |b| {
+                b.iter_custom(|iters| {
+                    let rt = runtime();
+                    let pool = Pool::builder()
+                        .max_conns_per_domain(1)
+                        .wait_timeout(Duration::from_secs(60))
+                        .build(Dummy)
+                        .unwrap();
+                    pool.set_ips(DOMAIN, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+                    let done = Arc::new(AtomicUsize::new(0));
+                    let total = iters as usize;
+                    rt.block_on(async {
+                        drop(pool.get(DOMAIN).await.unwrap());
+                        let start = Instant::now();
+                        let mut tasks = tokio::task::JoinSet::new();
+                        for _ in 0..waiters + 1 {
+                            let (pool, done) = (pool.clone(), done.clone());
+                            tasks.spawn(async move {
+                                while done.load(Ordering::Relaxed) < total {
+                                    let c = pool.get(DOMAIN).await.unwrap();
+                                    done.fetch_add(1, Ordering::Relaxed);
+                                    tokio::task::yield_now().await;
+                                    drop(c);
+                                    tokio::task::yield_now().await;
+                                }
+                            });
+                        }
+                        while tasks.join_next().await.is_some() {}
+                        start.elapsed()
+                    })
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    clock,
+    single_thread,
+    contended,
+    many_domains,
+    wakeup
+);
 criterion_main!(benches);
