@@ -75,11 +75,15 @@ fn serve() {
             std::process::exit(0);
         });
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let svc = service_fn(|_req| async {
                     Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
                         bytes::Bytes::from_static(BODY),
@@ -307,7 +311,12 @@ fn measure_memory(which: &str, server: &Server) -> u64 {
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|l| l.strip_prefix("RSS ")?.parse().ok())
-        .unwrap_or_else(|| panic!("no RSS from {which}: {}", String::from_utf8_lossy(&out.stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no RSS from {which}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 fn main() {
@@ -334,9 +343,15 @@ fn main() {
         .unwrap();
     let contenders: Vec<(&str, Contender)> = rt.block_on(async {
         vec![
-            ("hotpool", Contender::Hotpool(hotpool_client(&server, true, 64))),
+            (
+                "hotpool",
+                Contender::Hotpool(hotpool_client(&server, true, 64)),
+            ),
             ("reqwest", Contender::Reqwest(reqwest_client(&server, 64))),
-            ("fresh TLS per request", Contender::Hotpool(hotpool_client(&server, false, 64))),
+            (
+                "fresh TLS per request",
+                Contender::Hotpool(hotpool_client(&server, false, 64)),
+            ),
         ]
     });
     println!(

@@ -38,7 +38,12 @@ const DOMAIN: &str = "bench.example.com";
 type Rt = tokio::runtime::Runtime;
 type Warm = (Rt, Pool<Dummy>);
 type Handled = (Rt, Pool<Dummy>, hotpool::DomainHandle<Dummy>);
-type Waiting = (Rt, Pool<Dummy>, hotpool::Pooled<u64>, tokio::task::JoinHandle<()>);
+type Waiting = (
+    Rt,
+    Pool<Dummy>,
+    hotpool::Pooled<u64>,
+    tokio::task::JoinHandle<()>,
+);
 
 fn ready<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
@@ -116,7 +121,10 @@ fn miss_dial(state: Warm) -> Warm {
 fn waiting() -> Waiting {
     let rt = runtime();
     let (pool, held, waiter) = rt.block_on(async {
-        let pool = Pool::builder().max_conns_per_domain(1).build(Dummy).unwrap();
+        let pool = Pool::builder()
+            .max_conns_per_domain(1)
+            .build(Dummy)
+            .unwrap();
         pool.set_ips(DOMAIN, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
         let held = pool.get(DOMAIN).await.unwrap();
         let p = pool.clone();

@@ -169,7 +169,9 @@ fuzz_target!(|data: &[u8]| {
                 rt.block_on(pool.sweep_now());
             }
             _ => match arg % 3 {
-                0 => ledger.fail.store(!ledger.fail.load(Ordering::Relaxed), Ordering::Relaxed),
+                0 => ledger
+                    .fail
+                    .store(!ledger.fail.load(Ordering::Relaxed), Ordering::Relaxed),
                 1 => ledger
                     .dead_below
                     .store(ledger.created.load(Ordering::Relaxed), Ordering::Relaxed),
@@ -188,10 +190,17 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(t.detached, detached);
         assert_eq!(t.dialing, 0);
         assert_eq!(s.waiting, 0);
-        assert_eq!(s.reserved, t.connections, "capacity held without a connection");
+        assert_eq!(
+            s.reserved, t.connections,
+            "capacity held without a connection"
+        );
         let created = ledger.created.load(Ordering::Relaxed);
         let dropped = ledger.dropped.load(Ordering::Relaxed);
-        assert_eq!(created - dropped, t.connections, "connections leaked or lost");
+        assert_eq!(
+            created - dropped,
+            t.connections,
+            "connections leaked or lost"
+        );
     }
     drop(held);
     pool.close();
