@@ -30,9 +30,32 @@ use std::{
 };
 use tokio::task::JoinSet;
 
+/// A fault injected on one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Accept TCP and never answer (a handshake stall).
+    Stall,
+    /// Answer bytes that are not TLS, then close.
+    Garbage,
+    /// Present a certificate for another name.
+    WrongCert,
+    /// Answer every request with 403.
+    Forbidden,
+    /// Close a connection after this many answered requests (HTTP/2:
+    /// GOAWAY; HTTP/1.1: `Connection: close`), gracefully.
+    GoAwayAfter(usize),
+    /// Answer this many non-HEAD requests per connection, then drop the
+    /// connection on the next one without a byte of response.
+    CloseAfter(usize),
+    /// Close connections idle for this many milliseconds.
+    IdleCloseMs(u64),
+}
+
 /// How the server behaves.
 #[derive(Clone, Debug, Default)]
 pub struct Opts {
+    /// Faults per address (on top of the options below).
+    pub faults: std::collections::HashMap<IpAddr, Fault>,
     /// Offer HTTP/2 by ALPN (besides HTTP/1.1).
     pub h2: bool,
     /// Addresses that answer every request with 403.
@@ -56,6 +79,8 @@ pub struct Opts {
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub ip: IpAddr,
+    /// The host the request named (`Host` or the HTTP/2 authority).
+    pub host: String,
     pub method: String,
     pub path: String,
     pub version: hyper::Version,
@@ -120,7 +145,15 @@ impl HttpServer {
 
 /// Starts a server for `NAME` on `ips`, with a certificate from `ca`.
 pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
-    let mut config = ca.server_config(&[NAME]);
+    serve_names(ca, ips, opts, &[NAME]).await
+}
+
+/// A server whose certificate covers `names`.
+pub async fn serve_names(ca: &Ca, ips: &[IpAddr], opts: Opts, names: &[&str]) -> HttpServer {
+    let mut wrong = ca.server_config(&["other.hotpool.example"]);
+    wrong.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let wrong = tokio_rustls::TlsAcceptor::from(Arc::new(wrong));
+    let mut config = ca.server_config(names);
     config.alpn_protocols = if opts.h2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -144,6 +177,7 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
             opts.clone(),
         );
         let (dialing, max_dialing) = (dialing.clone(), max_dialing.clone());
+        let wrong = wrong.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             loop {
@@ -152,6 +186,34 @@ pub async fn serve(ca: &Ca, ips: &[IpAddr], opts: Opts) -> HttpServer {
                 };
                 accepts.fetch_add(1, SeqCst);
                 let local = tcp.local_addr().unwrap().ip();
+                let fault = opts.lock().unwrap().faults.get(&local).copied();
+                match fault {
+                    Some(Fault::Stall) => {
+                        conns.spawn(async move {
+                            let _hold = tcp;
+                            std::future::pending::<()>().await;
+                        });
+                        continue;
+                    }
+                    Some(Fault::Garbage) => {
+                        conns.spawn(async move {
+                            let mut tcp = tcp;
+                            use tokio::io::AsyncWriteExt;
+                            let _ = tcp
+                                .write_all(b"HTTP/1.0 200 OK\r\n\r\nnot TLS at all")
+                                .await;
+                        });
+                        continue;
+                    }
+                    Some(Fault::WrongCert) => {
+                        let wrong = wrong.clone();
+                        conns.spawn(async move {
+                            let _ = wrong.accept(tcp).await;
+                        });
+                        continue;
+                    }
+                    _ => {}
+                }
                 let (acceptor, open, seen, opts) =
                     (acceptor.clone(), open.clone(), seen.clone(), opts.clone());
                 let now = dialing.fetch_add(1, SeqCst) + 1;
@@ -225,7 +287,18 @@ async fn connection(
         in_flight: AtomicUsize::new(0),
         last: Mutex::new(Instant::now()),
     });
-    let idle_close = opts.lock().unwrap().idle_close;
+    let (idle_close, fault) = {
+        let o = opts.lock().unwrap();
+        (o.idle_close, o.faults.get(&ip).copied())
+    };
+    let idle_close = match fault {
+        Some(Fault::IdleCloseMs(ms)) => Some(Duration::from_millis(ms)),
+        _ => idle_close,
+    };
+    let goaway_after = match fault {
+        Some(Fault::GoAwayAfter(n)) => Some(n),
+        _ => None,
+    };
     let st = state.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
         let (seen, opts, st, dial) = (seen.clone(), opts.clone(), st.clone(), dial.clone());
@@ -241,6 +314,20 @@ async fn connection(
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection(TokioIo::new(tls), svc);
     tokio::pin!(conn);
+    if let Some(n) = goaway_after {
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                    if state.served.load(SeqCst) >= n {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
     let Some(idle) = idle_close else {
         let _ = conn.await;
         return;
@@ -311,6 +398,49 @@ impl Body for Broken {
 
 pub const GZIP_TEXT: &str = "hello gzip, ";
 
+/// `/drip`: ten 100-byte chunks, 20 ms apart.
+struct Drip(u8, Option<Pin<Box<tokio::time::Sleep>>>);
+
+impl Body for Drip {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.0 == 0 {
+            return Poll::Ready(None);
+        }
+        let sleep = self
+            .1
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+        match sleep.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.1 = None;
+                self.0 -= 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'd'; 100])))))
+            }
+        }
+    }
+}
+
+/// `/stall-body`: headers, then a body that never comes.
+struct Stalled;
+
+impl Body for Stalled {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Poll::Pending
+    }
+}
+
 async fn handle(
     req: Request<Incoming>,
     ip: IpAddr,
@@ -320,19 +450,36 @@ async fn handle(
 ) -> Result<Response<Out>, io::Error> {
     let path = req.uri().path().to_owned();
     let head = req.method() == hyper::Method::HEAD;
+    let host = req
+        .uri()
+        .host()
+        .map(str::to_owned)
+        .or_else(|| {
+            req.headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.split(':').next().unwrap_or(h).to_owned())
+        })
+        .unwrap_or_default();
     seen.lock().unwrap().push(Seen {
         ip,
+        host,
         method: req.method().to_string(),
         path: path.clone(),
         version: req.version(),
     });
     let o = opts.lock().unwrap().clone();
-    if o.forbidden.contains(&ip) {
+    let fault = o.faults.get(&ip).copied();
+    if o.forbidden.contains(&ip) || fault == Some(Fault::Forbidden) {
         return Ok(status(403));
     }
+    let close_after = match fault {
+        Some(Fault::CloseAfter(n)) => Some(n),
+        _ => o.close_after,
+    };
     if !head {
         let n = st.served.fetch_add(1, SeqCst) + 1;
-        if o.close_after.is_some_and(|max| n > max) {
+        if close_after.is_some_and(|max| n > max) {
             // hyper closes the connection without answering.
             return Err(io::Error::other("injected close"));
         }
@@ -383,6 +530,8 @@ async fn handle(
                 .insert("content-encoding", "gzip".parse().unwrap());
             r
         }
+        "/drip" => Response::new(BoxBody::new(Drip(10, None))),
+        "/stall-body" => Response::new(BoxBody::new(Stalled)),
         p if p.starts_with("/status/") => status(p[8..].parse().unwrap_or(500)),
         _ => status(404),
     };
