@@ -40,8 +40,8 @@ MUTATIONS = {
     ],
     "sweep re-queues without fence and notify": [
         ("src/engine.rs",
-         "        fence(Ordering::SeqCst);\n        self.notify_waiters();\n        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed)",
-         "        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed)"),
+         "        fence(Ordering::SeqCst);\n        self.notify_waiters();\n        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)",
+         "        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)"),
     ],
     "queue claims a slot by load + store instead of CAS": [
         ("src/sync.rs",

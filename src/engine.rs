@@ -624,33 +624,8 @@ impl<T: Send + 'static> Domain<T> {
     /// the start, close the unfit ones, push the rest back, wake waiters.
     /// Returns (kept, closed).
     pub(crate) fn sweep(&self) -> (usize, usize) {
-        let now = self.pool.ticker.now();
-        let n = self.idle.len();
-        let mut keep = Vec::with_capacity(n);
-        let mut closed = 0;
-        for _ in 0..n {
-            let Some(slot) = self.idle.pop() else { break };
-            let word = slot.meta.state.load(Ordering::Relaxed);
-            match self.unfit_to_lend(&slot, word, now) {
-                None => keep.push(slot),
-                Some(reason) => {
-                    self.close_slot(slot, reason);
-                    closed += 1;
-                }
-            }
-        }
-        let kept = keep.len();
-        for slot in keep {
-            if let Err(slot) = self.idle.push(slot) {
-                self.close_slot(slot, Reason::QueueFull);
-                closed += 1;
-            }
-        }
-        fence(Ordering::SeqCst);
-        self.notify_waiters();
-        if self.pool.closed.load(Ordering::Acquire) {
-            self.drain(Reason::PoolClosed);
-        }
+        // Nothing is idle longer than u64::MAX ticks: no probe.
+        let (kept, closed, _) = self.sweep_take(u64::MAX);
         (kept, closed)
     }
 

@@ -665,6 +665,21 @@ impl HttpConnector {
         &self.tls
     }
 
+    /// Runs hyper's connection task, counted in `closing` until it ends.
+    fn spawn_task<F>(&self, conn: F, target: &Target, version: &'static str)
+    where
+        F: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    {
+        let t = target.clone();
+        let guard = TaskGuard::new(&self.tasks);
+        tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(e) = conn.await {
+                tracing::debug!(target = %t, error = %e, "hotpool: {version} connection ended");
+            }
+        });
+    }
+
     async fn handshake(&self, target: &Target) -> Result<HttpConnection, Error> {
         let tls = self.tls.connect(target).await?;
         let profile: Arc<str> = tls.profile().into();
@@ -682,14 +697,7 @@ impl HttpConnector {
                 .handshake(io)
                 .await
                 .map_err(http_err)?;
-            let t = target.clone();
-            let guard = TaskGuard::new(&self.tasks);
-            tokio::spawn(async move {
-                let _guard = guard;
-                if let Err(e) = conn.await {
-                    tracing::debug!(target = %t, error = %e, "hotpool: HTTP/2 connection ended");
-                }
-            });
+            self.spawn_task(conn, target, "HTTP/2");
             Sender::H2(sender)
         } else {
             let (sender, conn) = http1::Builder::new()
@@ -701,14 +709,7 @@ impl HttpConnector {
                 .handshake(io)
                 .await
                 .map_err(http_err)?;
-            let t = target.clone();
-            let guard = TaskGuard::new(&self.tasks);
-            tokio::spawn(async move {
-                let _guard = guard;
-                if let Err(e) = conn.await {
-                    tracing::debug!(target = %t, error = %e, "hotpool: HTTP/1.1 connection ended");
-                }
-            });
+            self.spawn_task(conn, target, "HTTP/1.1");
             Sender::H1(sender)
         };
         Ok(HttpConnection {

@@ -349,13 +349,7 @@ impl<C: Connect> Pool<C> {
                     // The connector found the address refusing us (a
                     // validation probe answered 403): blacklist it for every
                     // domain, so the next dial picks another address.
-                    let shared = &self.inner.shared;
-                    let ttl = shared.settings.blacklist_ttl();
-                    let until = shared
-                        .ticker
-                        .now()
-                        .saturating_add(crate::state::ticks_from(ttl));
-                    if shared.block(ip, until) {
+                    if self.block(ip) {
                         tracing::info!(domain = %d.key(), %ip, "hotpool: address blacklisted by the connector");
                     }
                 }

@@ -280,19 +280,6 @@ impl<C: Connect> Pool<C> {
         Ok(true)
     }
 
-    /// Blacklists `ip` for the configured time (a probe or a dial found it
-    /// refusing us).
-    fn block_ttl(&self, ip: IpAddr) {
-        let shared = &self.inner.shared;
-        let until = shared
-            .ticker
-            .now()
-            .saturating_add(crate::state::ticks_from(shared.settings.blacklist_ttl()));
-        if shared.block(ip, until) {
-            tracing::info!(%ip, "hotpool: address blacklisted by a probe");
-        }
-    }
-
     /// Runs one sweep round now and reports what it did. The background
     /// sweeper calls this every `health_check_interval`. Per domain, it:
     ///
@@ -368,7 +355,9 @@ impl<C: Connect> Pool<C> {
                         Ok(Err(e)) => {
                             report.probe_failures += 1;
                             if let Error::Blocked { ip, .. } = e {
-                                self.block_ttl(ip);
+                                if self.block(ip) {
+                                    tracing::info!(%ip, "hotpool: address blacklisted by a probe");
+                                }
                             }
                         }
                         Err(_) => report.probe_failures += 1,
