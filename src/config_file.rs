@@ -11,7 +11,7 @@
 //! `section.key` and the value as written.
 
 use crate::{
-    client::ClientBuilder, config::Config, error::Error, profile::Profile, tls::ProfileChoice,
+    config::Config, error::Error, http_layer::ClientBuilder, profile::Profile, tls::ProfileChoice,
     Client,
 };
 use rustls_pki_types::{pem::PemObject, CertificateDer};
@@ -80,15 +80,15 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
-            user_agent: crate::http_conn::DEFAULT_USER_AGENT.into(),
-            accept: crate::http_conn::DEFAULT_ACCEPT.into(),
-            accept_languages: crate::http_conn::DEFAULT_LANGUAGES
+            user_agent: crate::http_layer::DEFAULT_USER_AGENT.into(),
+            accept: crate::http_layer::DEFAULT_ACCEPT.into(),
+            accept_languages: crate::http_layer::DEFAULT_LANGUAGES
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
             decompress: true,
             timeout: Duration::from_secs(30),
-            max_response_header_size: crate::http_conn::DEFAULT_MAX_HEADER_SIZE,
+            max_response_header_size: crate::http_layer::DEFAULT_MAX_HEADER_SIZE,
             headers: Vec::new(),
             resolver: "system".into(),
         }

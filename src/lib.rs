@@ -7,8 +7,6 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod blacklist;
-#[cfg(not(loom))]
-mod client;
 mod clock;
 mod config;
 #[cfg(not(loom))]
@@ -17,8 +15,10 @@ mod connect;
 mod engine;
 mod error;
 pub mod fingerprint;
+// The folder is `src/http/`; see its module docs for the name.
 #[cfg(not(loom))]
-mod http_conn;
+#[path = "http/mod.rs"]
+mod http_layer;
 #[cfg(all(feature = "metrics", not(loom)))]
 pub mod metrics;
 mod pool;
@@ -46,10 +46,10 @@ pub use crate::{
 
 #[cfg(not(loom))]
 pub use crate::{
-    client::{Body, Client, ClientBuilder, Response},
     config_file::{ClientConfig, DomainEntry, HttpSettings, TlsSettings, ValidationSettings},
-    http_conn::{
-        status_verdict, HttpConnection, HttpConnector, StatusValidator, Validate, Verdict,
+    http_layer::{
+        status_verdict, Body, Client, ClientBuilder, HttpConnection, HttpConnector, Response,
+        StatusValidator, Validate, Verdict,
     },
     services::{Resolve, SweepReport, SystemResolver},
     tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder},

@@ -1,0 +1,435 @@
+//! [`ClientBuilder`]: every client setting, checked at build.
+
+use crate::{
+    config::Config,
+    error::Error,
+    http_layer::{HttpConnector, HttpOptions, StatusValidator, Validate},
+    pool::{Builder, Pool},
+    profile::Profile,
+    services::{Resolve, ResolverRef, SystemResolver},
+    tls::{ProfileChoice, TlsConnector, TlsConnectorBuilder},
+};
+use http::{
+    header::{HeaderName, HeaderValue},
+    Method,
+};
+use rustls_pki_types::CertificateDer;
+use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+
+/// Default limit on a whole request (to the end of its body).
+use super::*;
+
+/// Builds a [`Client`]: pool limits, TLS options, validation, default
+/// headers. Every setting has a default; [`build`](ClientBuilder::build)
+/// checks them all and names the first bad one.
+pub struct ClientBuilder {
+    pool: Builder,
+    tls: TlsConnectorBuilder,
+    opts: HttpOptions,
+    timeout: Duration,
+    keep_alive: bool,
+    resolver: Option<ResolverRef>,
+    error: Option<Error>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            pool: Pool::builder(),
+            tls: TlsConnector::builder(),
+            opts: HttpOptions::default(),
+            timeout: DEFAULT_TIMEOUT,
+            keep_alive: true,
+            resolver: Some(ResolverRef::new(SystemResolver)),
+            error: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("pool", &self.pool.settings())
+            .field("tls", &self.tls)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    // pool settings
+
+    /// All pool settings at once (see [`Config`]).
+    pub fn config(mut self, config: Config) -> Self {
+        self.pool = self.pool.config(config);
+        self
+    }
+
+    /// Live connections in the whole pool (default 100).
+    pub fn max_conns(mut self, n: usize) -> Self {
+        self.pool = self.pool.max_conns(n);
+        self
+    }
+
+    /// Live connections per domain (default 10).
+    pub fn max_conns_per_domain(mut self, n: usize) -> Self {
+        self.pool = self.pool.max_conns_per_domain(n);
+        self
+    }
+
+    /// How long a request waits for a connection when its domain is at its
+    /// limit (default 5 s).
+    pub fn wait_timeout(mut self, d: Duration) -> Self {
+        self.pool = self.pool.wait_timeout(d);
+        self
+    }
+
+    /// Limit on a whole dial: TCP connect, TLS handshake (with profile
+    /// retries) and validation (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.pool = self.pool.connect_timeout(d);
+        self
+    }
+
+    /// Idle connections older than this are closed (default 60 s).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.pool = self.pool.idle_timeout(d);
+        self
+    }
+
+    /// Connections older than this are closed (default 300 s).
+    pub fn max_lifetime(mut self, d: Duration) -> Self {
+        self.pool = self.pool.max_lifetime(d);
+        self
+    }
+
+    /// Errors a connection may collect before it is closed (default 10).
+    pub fn max_errors(mut self, n: u8) -> Self {
+        self.pool = self.pool.max_errors(n);
+        self
+    }
+
+    /// How long an IP stays blacklisted (default 15 min).
+    pub fn blacklist_ttl(mut self, d: Duration) -> Self {
+        self.pool = self.pool.blacklist_ttl(d);
+        self
+    }
+
+    /// IPs never blacklisted.
+    pub fn allow_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.pool = self.pool.allow_ips(ips);
+        self
+    }
+
+    /// IPs never dialed.
+    pub fn deny_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.pool = self.pool.deny_ips(ips);
+        self
+    }
+
+    /// The port of URLs that name none is 443; a pool key without a port
+    /// means this one (default 443).
+    pub fn default_port(mut self, port: u16) -> Self {
+        self.pool = self.pool.default_port(port);
+        self
+    }
+
+    /// The pool's clock (a `quanta` mock clock in tests).
+    pub fn clock(mut self, clock: quanta::Clock) -> Self {
+        self.pool = self.pool.clock(clock);
+        self
+    }
+
+    /// How often the health sweeper runs (default 30 s).
+    pub fn health_check_interval(mut self, d: Duration) -> Self {
+        self.pool = self.pool.health_check_interval(d);
+        self
+    }
+
+    /// Idle connections the sweeper keeps per domain (default 0).
+    pub fn min_idle_per_domain(mut self, n: usize) -> Self {
+        self.pool = self.pool.min_idle_per_domain(n);
+        self
+    }
+
+    /// Dials in progress at once (default 20).
+    pub fn max_concurrent_dials(mut self, n: usize) -> Self {
+        self.pool = self.pool.max_concurrent_dials(n);
+        self
+    }
+
+    /// Health probes in progress at once during a sweep (default 8).
+    pub fn probe_concurrency(mut self, n: usize) -> Self {
+        self.pool = self.pool.probe_concurrency(n);
+        self
+    }
+
+    /// How often resolved addresses are looked up again (default 30 min).
+    pub fn dns_refresh_interval(mut self, d: Duration) -> Self {
+        self.pool = self.pool.dns_refresh_interval(d);
+        self
+    }
+
+    /// The success rate below which [`Client::is_healthy`] says no
+    /// (default 0.5).
+    pub fn min_success_rate(mut self, rate: f64) -> Self {
+        self.pool = self.pool.min_success_rate(rate);
+        self
+    }
+
+    /// Where a domain's addresses come from when [`Client::set_ips`] gave
+    /// none (default: [`SystemResolver`]).
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Some(ResolverRef::new(resolver));
+        self
+    }
+
+    /// No resolver: addresses come from [`Client::set_ips`] only, and a
+    /// domain without them fails with [`Error::NoAddress`].
+    pub fn no_resolver(mut self) -> Self {
+        self.resolver = None;
+        self
+    }
+
+    // TLS
+
+    /// Replaces the TLS settings with `tls`.
+    pub fn tls(mut self, tls: TlsConnectorBuilder) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Trusts `der` as a root certificate, besides the webpki roots.
+    pub fn add_root_certificate(mut self, der: CertificateDer<'static>) -> Self {
+        let tls = std::mem::take(&mut self.tls);
+        match tls.add_root_certificate(der) {
+            Ok(t) => self.tls = t,
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// Skips certificate verification. Dangerous: anyone on the path can
+    /// read and change the traffic.
+    pub fn dangerous_accept_invalid_certificates(mut self) -> Self {
+        self.tls = self.tls.dangerous_accept_invalid_certificates();
+        self
+    }
+
+    /// The TLS fingerprint profiles to dial with.
+    pub fn profiles(mut self, profiles: Vec<Profile>) -> Self {
+        self.tls = self.tls.profiles(profiles);
+        self
+    }
+
+    /// How a profile is picked per connection.
+    pub fn profile_choice(mut self, choice: ProfileChoice) -> Self {
+        self.tls = self.tls.profile_choice(choice);
+        self
+    }
+
+    /// Limit on one TLS handshake.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls = self.tls.handshake_timeout(d);
+        self
+    }
+
+    /// Local addresses to dial from, in turn.
+    pub fn local_addresses(mut self, addrs: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.tls = self.tls.local_addresses(addrs);
+        self
+    }
+
+    // HTTP
+
+    /// Limit on a whole request, from its start to the end of its body
+    /// (default 30 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Whether connections are reused (default true). With false, every
+    /// request gets a connection of its own, closed once its response has
+    /// been read: what a crawler without a pool does, useful as a
+    /// baseline.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.keep_alive = on;
+        self
+    }
+
+    /// The `User-Agent` header (default `hotpool/<version>`).
+    pub fn user_agent(mut self, ua: &str) -> Self {
+        match HeaderValue::from_str(ua) {
+            Ok(v) => self.opts.user_agent = v,
+            Err(_) => self.fail(Error::invalid_config(
+                "user_agent",
+                ua,
+                "not a valid header value",
+            )),
+        }
+        self
+    }
+
+    /// The `Accept` header (default: the HTML-first value browsers send).
+    pub fn accept(mut self, accept: &str) -> Self {
+        match HeaderValue::from_str(accept) {
+            Ok(v) => self.opts.accept = v,
+            Err(_) => self.fail(Error::invalid_config(
+                "accept",
+                accept,
+                "not a valid header value",
+            )),
+        }
+        self
+    }
+
+    /// A header sent with every request that does not set it.
+    pub fn default_header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(n), Ok(v)) => {
+                self.opts.headers.insert(n, v);
+            }
+            _ => self.fail(Error::invalid_config(
+                "default_header",
+                format!("{name}: {value}"),
+                "not a valid header",
+            )),
+        }
+        self
+    }
+
+    /// The language tags `Accept-Language` is drawn from: each connection
+    /// gets 2–5 distinct ones with descending q values (default: 14 common
+    /// tags).
+    pub fn accept_languages<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for t in tags {
+            let t = t.as_ref().trim();
+            let ok = !t.is_empty()
+                && t.len() <= 35
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*');
+            if !ok {
+                self.fail(Error::invalid_config(
+                    "accept_languages",
+                    t,
+                    "not a language tag",
+                ));
+                return self;
+            }
+            if !list.iter().any(|l| l.eq_ignore_ascii_case(t)) {
+                list.push(t.to_owned());
+            }
+        }
+        if list.is_empty() {
+            self.fail(Error::invalid_config(
+                "accept_languages",
+                "[]",
+                "needs at least one tag",
+            ));
+            return self;
+        }
+        self.opts.languages = list;
+        self
+    }
+
+    /// Whether to ask for and decode gzip, deflate and br bodies (default
+    /// true). With false, no `Accept-Encoding` is sent and bodies arrive as
+    /// the server sent them.
+    pub fn decompress(mut self, on: bool) -> Self {
+        self.opts.decompress = on;
+        self
+    }
+
+    /// Limit on a response's header section (default 64 KiB); a larger
+    /// one fails the request with an error for which
+    /// [`Error::is_headers_too_large`] holds.
+    pub fn max_response_header_size(mut self, bytes: usize) -> Self {
+        self.opts.max_header_size = bytes;
+        self
+    }
+
+    // validation
+
+    /// Validates each new connection with `validator` instead of `HEAD /`.
+    pub fn validator(mut self, validator: impl Validate) -> Self {
+        self.opts.validator = Some(Arc::new(validator));
+        self
+    }
+
+    /// Validates each new connection with `method path` (default `HEAD /`)
+    /// under the status rules.
+    pub fn validation_request(mut self, method: Method, path: &str) -> Self {
+        match StatusValidator::new().path(path) {
+            Ok(v) => self.opts.validator = Some(Arc::new(v.method(method))),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// No validation: new connections are used as soon as the handshake is
+    /// done.
+    pub fn no_validation(mut self) -> Self {
+        self.opts.validator = None;
+        self
+    }
+
+    /// Limit on one validation probe (default 10 s).
+    pub fn validation_timeout(mut self, d: Duration) -> Self {
+        self.opts.validation_timeout = d;
+        self
+    }
+
+    /// Checks every setting and builds the client (and its pool).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the first bad setting.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let zero = |key: &str, d: Duration| {
+            if d.is_zero() {
+                Err(Error::invalid_config(key, "0s", "must be positive"))
+            } else {
+                Ok(())
+            }
+        };
+        zero("timeout", self.timeout)?;
+        zero("validation.timeout", self.opts.validation_timeout)?;
+        if self.opts.max_header_size < 1024 {
+            return Err(Error::invalid_config(
+                "max_response_header_size",
+                self.opts.max_header_size,
+                "must be at least 1024",
+            ));
+        }
+        let default_port = self.pool.settings().default_port;
+        let tls = self.tls.build()?;
+        let opts = Arc::new(self.opts);
+        let connector = HttpConnector::with_options(tls, opts.clone());
+        let pool = self.pool.resolver_ref(self.resolver).build(connector)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                pool,
+                opts,
+                timeout: self.timeout,
+                default_port,
+                keep_alive: self.keep_alive,
+                counters: Arc::new(Counters::default()),
+            }),
+        })
+    }
+}

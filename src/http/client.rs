@@ -1,0 +1,480 @@
+//! [`Client`]: HTTP/1.1 and HTTP/2 requests over the pool's hot
+//! connections — the crawler's front door.
+//!
+//! See [`Client`] for a request's path.
+
+use crate::{
+    config::Config,
+    error::Error,
+    http_layer::{HttpConnection, HttpConnector, HttpOptions},
+    pool::Pool,
+    pooled::Pooled,
+    stats::Stats,
+};
+use bytes::Bytes;
+use http::{Method, Request, Uri};
+use std::{
+    fmt,
+    net::IpAddr,
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::{Duration, Instant},
+};
+
+use super::*;
+
+/// Default limit on a whole request (to the end of its body).
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTPS client over a [`Pool<HttpConnector>`](HttpConnector): every
+/// request borrows a hot, validated connection (HTTP/2 or HTTP/1.1 by
+/// ALPN) and gives it back when its response body has been read.
+///
+/// Cloning is cheap and shares the pool.
+///
+/// # A request's path
+///
+/// 1. The URL is checked (`https`, a host) and mapped to a pool key: the
+///    host, with `:port` when the port is not the pool's default.
+/// 2. A connection is borrowed from the pool: an idle one (validated when
+///    it was dialed), or a new one dialed to the domain's next address that
+///    is not blacklisted. A dial whose probe answered 403 blacklists the IP
+///    and the client dials the next address, up to one try per address.
+/// 3. The request gets the default headers it lacks and is sent. If a
+///    *reused* connection fails before a single response byte arrived (the
+///    server had closed it while it sat idle) and the method is idempotent
+///    (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), the request is sent once
+///    more on a freshly dialed connection ([`RequestStats::retries`]
+///    counts these). A POST, or anything after response bytes arrived, is
+///    never sent twice.
+/// 4. The [`Response`] holds the connection until its body has been read
+///    to the end, then returns it to the pool. Dropping a response whose
+///    HTTP/1.1 body was not read to the end closes the connection (the
+///    unread rest would corrupt the next response); an HTTP/2 stream is
+///    reset and the connection goes back.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), hotpool::Error> {
+/// let client = hotpool::Client::builder()
+///     .max_conns_per_domain(8)
+///     .user_agent("my-crawler/1.0")
+///     .build()?;
+/// // The domain's addresses: set them (skipping DNS), or let the system
+/// // resolver fill them in at first use.
+/// client.set_ips("example.com", ["93.184.215.14".parse().unwrap()]);
+/// let resp = client.get("https://example.com/").await?;
+/// println!("{} {}", resp.status(), resp.text().await?.len());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) pool: Pool<HttpConnector>,
+    pub(super) opts: Arc<HttpOptions>,
+    pub(super) timeout: Duration,
+    pub(super) default_port: u16,
+    pub(super) keep_alive: bool,
+    pub(super) counters: Arc<Counters>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("pool", &self.inner.pool)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a URL goes.
+struct Dest {
+    key: String,
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Closes a connection whose request was interrupted (the caller dropped
+/// the future, or the exchange failed) unless it is handed on.
+struct InFlight(Option<Pooled<HttpConnection>>);
+
+impl InFlight {
+    fn conn(&mut self) -> &mut Pooled<HttpConnection> {
+        self.0.as_mut().expect("connection present until handed on")
+    }
+
+    fn into_inner(mut self) -> Pooled<HttpConnection> {
+        self.0.take().expect("connection present until handed on")
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            Pooled::discard(c);
+        }
+    }
+}
+
+impl Client {
+    /// A builder with the defaults (see [`ClientBuilder`]).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// `GET url`.
+    ///
+    /// # Errors
+    ///
+    /// See [`request`](Client::request).
+    pub async fn get(&self, url: &str) -> Result<Response, Error> {
+        self.send(Method::GET, url, Bytes::new(), false).await
+    }
+
+    /// `HEAD url`.
+    ///
+    /// # Errors
+    ///
+    /// See [`request`](Client::request).
+    pub async fn head(&self, url: &str) -> Result<Response, Error> {
+        self.send(Method::HEAD, url, Bytes::new(), false).await
+    }
+
+    /// `POST url` with `body`. A POST is never retried.
+    ///
+    /// # Errors
+    ///
+    /// See [`request`](Client::request).
+    pub async fn post(&self, url: &str, body: impl Into<Bytes>) -> Result<Response, Error> {
+        self.send(Method::POST, url, body.into(), false).await
+    }
+
+    /// `GET url`, validating a reused connection on the URL's own path
+    /// first (the validator's method, `HEAD` by default): a reused
+    /// connection that fails the probe is closed (a 403 also blacklists its
+    /// IP) and the request goes out on a freshly dialed connection, which
+    /// is validated as every new connection is.
+    ///
+    /// # Errors
+    ///
+    /// See [`request`](Client::request).
+    pub async fn get_validated(&self, url: &str) -> Result<Response, Error> {
+        self.send(Method::GET, url, Bytes::new(), true).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Bytes,
+        validated: bool,
+    ) -> Result<Response, Error> {
+        let uri = match url.parse::<Uri>() {
+            Ok(u) => u,
+            Err(e) => {
+                self.inner.counters.requests.fetch_add(1, Relaxed);
+                let err = Error::InvalidUrl {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                };
+                self.inner.counters.failure(&err);
+                return Err(err);
+            }
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        self.run(req, validated).await
+    }
+
+    /// Sends `req`, whose URI must be an absolute `https` URL. The
+    /// client's default headers fill in what the request lacks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] naming the URL if it is not `https` or has no
+    /// host; the pool's errors ([`Error::WaitTimeout`],
+    /// [`Error::NoAddress`], [`Error::Blocked`] when every address is
+    /// blacklisted, dial and TLS errors, [`Error::Validation`]);
+    /// [`Error::Http`] if the exchange fails; [`Error::RequestTimeout`]
+    /// past the client's `timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives back any pool capacity it held; a
+    /// connection with a request in flight is closed, never reused.
+    pub async fn request<B: Into<Bytes>>(&self, req: Request<B>) -> Result<Response, Error> {
+        let (parts, body) = req.into_parts();
+        self.run(Request::from_parts(parts, body.into()), false)
+            .await
+    }
+
+    async fn run(&self, req: Request<Bytes>, validated: bool) -> Result<Response, Error> {
+        let c = &self.inner.counters;
+        c.requests.fetch_add(1, Relaxed);
+        let start = Instant::now();
+        let timeout = self.inner.timeout;
+        let url = req.uri().to_string();
+        let r = match tokio::time::timeout(timeout, self.execute(req, validated, start)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::RequestTimeout {
+                url: url.clone(),
+                timeout,
+            }),
+        };
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_request(start.elapsed());
+        match &r {
+            Ok(resp) => c.response(resp.status, start.elapsed()),
+            Err(e) => {
+                tracing::debug!(%url, error = %e, "hotpool: request failed");
+                c.failure(e)
+            }
+        }
+        r
+    }
+
+    fn dest(&self, uri: &Uri) -> Result<Dest, Error> {
+        let bad = |reason: &str| Error::InvalidUrl {
+            url: uri.to_string(),
+            reason: reason.to_owned(),
+        };
+        match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => {}
+            Some(_) => return Err(bad("only https URLs are supported")),
+            None => return Err(bad("not an absolute URL (no scheme)")),
+        }
+        let host = match uri.host() {
+            Some(h) if !h.is_empty() => h,
+            _ => return Err(bad("no host")),
+        };
+        let port = uri.port_u16().unwrap_or(443);
+        let host = host.to_ascii_lowercase();
+        let key = if port == self.inner.default_port {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Dest { key })
+    }
+
+    async fn execute(
+        &self,
+        req: Request<Bytes>,
+        validated: bool,
+        start: Instant,
+    ) -> Result<Response, Error> {
+        let dest = self.dest(req.uri())?;
+        let (parts, body) = req.into_parts();
+        let url = parts.uri.clone();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let idempotent = is_idempotent(&parts.method);
+        let mut fresh = false;
+        let mut retried = false;
+        loop {
+            let conn = self.checkout(&dest, fresh).await?;
+            let reused = Pooled::is_reused(&conn);
+            let mut flight = InFlight(Some(conn));
+            if let Err(e) = flight.conn().ready().await {
+                // Nothing was sent: taking another connection is no retry.
+                if reused && !fresh {
+                    tracing::debug!(url = %url, error = %e, "hotpool: reused connection closed before use");
+                    fresh = true;
+                    continue;
+                }
+                return Err(with_url(e, &url));
+            }
+            if validated && reused {
+                if let Some(v) = &self.inner.opts.validator {
+                    let opts = &self.inner.opts;
+                    if let Err(e) = flight.conn().validate(opts, &**v, Some(&path)).await {
+                        tracing::debug!(url = %url, error = %e, "hotpool: reused connection failed validation");
+                        if let Error::Blocked { ip, .. } = e {
+                            self.inner.pool.block(ip);
+                        }
+                        fresh = true;
+                        continue;
+                    }
+                }
+            }
+            let mut r = Request::new(body.clone());
+            *r.method_mut() = parts.method.clone();
+            *r.uri_mut() = parts.uri.clone();
+            *r.headers_mut() = parts.headers.clone();
+            self.inner
+                .opts
+                .apply_defaults(flight.conn(), r.headers_mut());
+            let before = flight.conn().bytes_read();
+            match flight.conn().send(r).await {
+                Ok(resp) => {
+                    let deadline = start + self.inner.timeout;
+                    return Ok(Response::new(
+                        resp,
+                        flight.into_inner(),
+                        url,
+                        self.inner.opts.decompress,
+                        deadline,
+                        self.inner.timeout,
+                        self.inner.keep_alive,
+                        self.inner.counters.clone(),
+                    ));
+                }
+                Err(e) => {
+                    let silent = flight.conn().bytes_read() == before;
+                    drop(flight);
+                    if reused && silent && idempotent && !retried {
+                        tracing::debug!(url = %url, error = %e, "hotpool: stale connection; retrying on a fresh one");
+                        self.inner.counters.retries.fetch_add(1, Relaxed);
+                        retried = true;
+                        fresh = true;
+                        continue;
+                    }
+                    return Err(with_url(e, &url));
+                }
+            }
+        }
+    }
+
+    /// Borrows a connection for `dest`, dialing the next address when one
+    /// refuses (a probe got 403, the port is closed, the dial timed out):
+    /// at most one try per address.
+    async fn checkout(&self, dest: &Dest, fresh: bool) -> Result<Pooled<HttpConnection>, Error> {
+        let pool = &self.inner.pool;
+        let mut tries = 0;
+        loop {
+            let r = if fresh {
+                pool.get_fresh(&dest.key).await
+            } else {
+                pool.get(&dest.key).await
+            };
+            let e = match r {
+                Ok(c) => return Ok(c),
+                Err(e) => e,
+            };
+            tries += 1;
+            let addrs = pool.ips(&dest.key);
+            // A dial refused by one address may succeed at another: a probe
+            // that got 403 has had its IP blacklisted by the pool, so the
+            // next dial skips it.
+            let redial = if e.is_blocked() {
+                addrs.iter().any(|a| !pool.is_blocked(a.ip()))
+            } else {
+                e.is_connect_refused()
+                    || e.is_connect_timeout()
+                    || e.is_validation()
+                    || matches!(e, Error::Reset { .. })
+            };
+            if redial && tries < addrs.len().clamp(1, 8) {
+                tracing::debug!(domain = %dest.key, error = %e, "hotpool: dialing the next address");
+                continue;
+            }
+            return Err(e);
+        }
+    }
+
+    /// Sets the addresses of a pool key: the URL's host, with `:port` when
+    /// the URL names a port other than the default (443). See
+    /// [`Pool::set_ips`].
+    pub fn set_ips<I>(&self, key: &str, ips: I)
+    where
+        I: IntoIterator<Item = IpAddr>,
+    {
+        self.inner.pool.set_ips(key, ips);
+    }
+
+    /// The pool underneath: blacklist, addresses, per-domain handles.
+    pub fn pool(&self) -> &Pool<HttpConnector> {
+        &self.inner.pool
+    }
+
+    /// The pool's [`Stats`] with this client's request counters filled in.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.inner.pool.stats();
+        s.requests = self.inner.counters.snapshot();
+        s
+    }
+
+    /// Closes the pool: idle connections are closed, waiters fail with
+    /// [`Error::Closed`], responses in flight finish and their connections
+    /// are closed when returned.
+    pub fn close(&self) {
+        self.inner.pool.close();
+    }
+
+    /// Publishes [`stats`](Client::stats) through the `metrics` facade
+    /// (feature `metrics`); see [`metrics`](crate::metrics).
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        crate::metrics::export(&self.stats());
+    }
+
+    /// Graceful shutdown: [`close`](Client::close), then wait until every
+    /// connection is closed (TLS close_notify sent) and the background
+    /// tasks have stopped. See [`Pool::shutdown`].
+    pub async fn shutdown(&self) {
+        self.inner.pool.shutdown().await;
+    }
+
+    /// Dials until `domain` (a pool key: host, or host:port) has `n`
+    /// validated idle connections. See [`Pool::prewarm`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::prewarm`].
+    pub async fn prewarm(&self, domain: &str, n: usize) -> Result<usize, Error> {
+        self.inner.pool.prewarm(domain, n).await
+    }
+
+    /// Changes the pool's run-time settings. See [`Pool::update_config`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::update_config`].
+    pub fn update_config(&self, config: Config) -> Result<(), Error> {
+        self.inner.pool.update_config(config)
+    }
+
+    /// Whether the client is fit to serve: the pool is healthy
+    /// ([`Pool::is_healthy`]) and requests succeed at least
+    /// `min_success_rate` of the time (counting requests that got any
+    /// response as successes; 1.0 before the first request).
+    pub fn is_healthy(&self) -> bool {
+        let pool = &self.inner.pool;
+        let r = self.inner.counters.snapshot();
+        let rate = if r.requests == 0 {
+            1.0
+        } else {
+            r.responses.total() as f64 / r.requests as f64
+        };
+        pool.is_healthy() && rate >= pool.config().min_success_rate
+    }
+}
+
+fn with_url(e: Error, url: &Uri) -> Error {
+    match e {
+        Error::Http {
+            target,
+            url: None,
+            source,
+        } => Error::Http {
+            target,
+            url: Some(url.to_string()),
+            source,
+        },
+        e => e,
+    }
+}

@@ -1,0 +1,31 @@
+//! The HTTP layer: connections that speak HTTP/1.1 or HTTP/2 over the
+//! pool's TLS streams ([`HttpConnector`], [`HttpConnection`]), their
+//! validation ([`Validate`]), and the [`Client`] on top.
+//!
+//! The folder is `src/http/`; the module is `http_layer` because the crate
+//! root re-exports the `http` crate under its own name.
+
+mod body;
+mod builder;
+mod client;
+mod connection;
+mod connector;
+mod counters;
+mod decode;
+mod options;
+mod response;
+mod validate;
+
+pub use body::Body;
+pub use builder::ClientBuilder;
+pub use client::Client;
+pub use connection::HttpConnection;
+pub use connector::HttpConnector;
+pub use response::Response;
+pub use validate::{status_verdict, StatusValidator, Validate, Verdict};
+
+use client::{Inner, DEFAULT_TIMEOUT};
+use connection::{Counted, Sender};
+pub(crate) use counters::Counters;
+pub(crate) use decode::Decoder;
+pub(crate) use options::*;

@@ -1,0 +1,185 @@
+//! [`Response`]: status and headers at once, the body as it arrives.
+
+use crate::{connect::Target, error::Error, http_layer::HttpConnection, pooled::Pooled};
+use bytes::{Bytes, BytesMut};
+use http::{
+    header::{self, HeaderMap},
+    StatusCode, Uri, Version,
+};
+use http_body::Body as HttpBody;
+use hyper::body::Incoming;
+use std::{
+    fmt,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// Default limit on a whole request (to the end of its body).
+use super::*;
+
+/// A response: status and headers at once, the body as it arrives.
+///
+/// The connection goes back to the pool when the body has been read to the
+/// end ([`bytes`](Response::bytes), [`text`](Response::text), or
+/// [`chunk`](Response::chunk) until `None`). A compressed body (gzip,
+/// deflate, br) is decoded, and `Content-Encoding` and `Content-Length` are
+/// removed, unless the client was built with `decompress(false)`.
+pub struct Response {
+    pub(super) status: StatusCode,
+    pub(super) version: Version,
+    pub(super) headers: HeaderMap,
+    pub(super) url: Uri,
+    pub(super) target: Target,
+    pub(super) profile: Arc<str>,
+    pub(super) body: Body,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("url", &self.url)
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        resp: http::Response<Incoming>,
+        conn: Pooled<HttpConnection>,
+        url: Uri,
+        decompress: bool,
+        deadline: Instant,
+        timeout: Duration,
+        keep_alive: bool,
+        counters: Arc<Counters>,
+    ) -> Response {
+        let (mut parts, incoming) = resp.into_parts();
+        let decoder = if decompress && !incoming.is_end_stream() {
+            Decoder::for_headers(&parts.headers)
+        } else {
+            None
+        };
+        if decoder.is_some() {
+            parts.headers.remove(header::CONTENT_ENCODING);
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        let target = conn.target().clone();
+        let profile = conn.profile().into();
+        let h2 = conn.version() == Version::HTTP_2;
+        let mut body = Body {
+            incoming: Some(incoming),
+            conn: Some(conn),
+            h2,
+            decoder,
+            sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
+            timeout,
+            url: url.clone(),
+            keep_alive,
+            counters,
+            done: false,
+        };
+        if body.incoming.as_ref().is_some_and(HttpBody::is_end_stream) {
+            body.finish();
+        }
+        Response {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            url,
+            target,
+            profile,
+            body,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The HTTP version of the connection.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The URL requested.
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
+    /// The address that answered.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.target.addr()
+    }
+
+    /// The TLS profile of the connection that carried it.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// The next piece of the body, `None` at its end (when the connection
+    /// has gone back to the pool).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Http`] if the connection broke or the body could not be
+    /// decoded (the connection is closed); [`Error::RequestTimeout`] past
+    /// the client's `timeout`.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut self.body).poll_frame(cx)).await;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        return Ok(Some(data));
+                    }
+                    // Trailers: not part of the data.
+                }
+            }
+        }
+    }
+
+    /// The whole body.
+    ///
+    /// # Errors
+    ///
+    /// As [`chunk`](Response::chunk).
+    pub async fn bytes(mut self) -> Result<Bytes, Error> {
+        let mut buf = BytesMut::new();
+        while let Some(c) = self.chunk().await? {
+            if buf.is_empty() && c.len() >= 4096 {
+                buf.reserve(c.len());
+            }
+            buf.extend_from_slice(&c);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// The whole body as text (UTF-8; invalid sequences become U+FFFD).
+    ///
+    /// # Errors
+    ///
+    /// As [`chunk`](Response::chunk).
+    pub async fn text(self) -> Result<String, Error> {
+        let b = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The body as an [`http_body::Body`] stream.
+    pub fn into_body(self) -> Body {
+        self.body
+    }
+}
