@@ -69,6 +69,9 @@ pub struct HttpSettings {
     pub decompress: bool,
     /// Limit on a whole request.
     pub timeout: Duration,
+    /// Limit on a response body in decoded bytes (`None`: no limit;
+    /// `max_body_size = "none"` in the file).
+    pub max_body_size: Option<u64>,
     /// Limit on a response's header section, in bytes.
     pub max_response_header_size: usize,
     /// Extra headers sent with every request (name → value).
@@ -88,6 +91,7 @@ impl Default for HttpSettings {
                 .collect(),
             decompress: true,
             timeout: Duration::from_secs(30),
+            max_body_size: Some(crate::http_layer::DEFAULT_MAX_BODY_SIZE),
             max_response_header_size: crate::http_layer::DEFAULT_MAX_HEADER_SIZE,
             headers: Vec::new(),
             resolver: "system".into(),
@@ -209,6 +213,7 @@ const HTTP_KEYS: &[&str] = &[
     "accept_languages",
     "decompress",
     "timeout",
+    "max_body_size",
     "max_response_header_size",
     "headers",
     "resolver",
@@ -461,6 +466,19 @@ impl ClientConfig {
             s.strings("accept_languages", &mut h.accept_languages)?;
             s.bool("decompress", &mut h.decompress)?;
             s.duration("timeout", &mut h.timeout)?;
+            if let Some(v) = s.get("max_body_size") {
+                h.max_body_size = match v {
+                    Value::Integer(i) if *i > 0 => Some(*i as u64),
+                    Value::String(n) if n == "none" => None,
+                    _ => {
+                        return Err(bad(
+                            "http.max_body_size",
+                            v,
+                            "must be a positive number of bytes or \"none\"",
+                        ))
+                    }
+                };
+            }
             s.usize("max_response_header_size", &mut h.max_response_header_size)?;
             s.string("resolver", &mut h.resolver)?;
             if let Some(v) = s.get("headers") {
@@ -681,6 +699,13 @@ impl ClientConfig {
         http.insert("decompress".into(), Value::Boolean(h.decompress));
         http.insert("timeout".into(), dur(h.timeout));
         http.insert(
+            "max_body_size".into(),
+            match h.max_body_size {
+                Some(n) => Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
+                None => Value::String("none".into()),
+            },
+        );
+        http.insert(
             "max_response_header_size".into(),
             Value::Integer(h.max_response_header_size as i64),
         );
@@ -780,6 +805,7 @@ impl ClientConfig {
             .accept_languages(&h.accept_languages)
             .decompress(h.decompress)
             .timeout(h.timeout)
+            .max_body_size(h.max_body_size)
             .max_response_header_size(h.max_response_header_size)
             .validation_timeout(self.validation.timeout);
         for (k, v) in &h.headers {

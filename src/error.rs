@@ -191,6 +191,29 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// A response body (counted in decoded bytes) is larger than the
+    /// client's `max_body_size`, or its `Content-Length` says it will be.
+    /// The connection is closed.
+    #[error("body of {url} is over the limit of {limit} bytes{}", .target.as_ref().map(|t| format!(" ({} at {})", t.domain(), t.addr())).unwrap_or_default())]
+    BodyTooLarge {
+        /// The URL requested.
+        url: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The connection's domain and address.
+        target: Option<Target>,
+    },
+
+    /// The site asked us to slow down (a 429 or 503 with `Retry-After`):
+    /// no new connection is dialed to the domain until `until` has passed.
+    #[error("{domain} is rate limiting us: no new connection for {retry_after:?}")]
+    RateLimited {
+        /// The pool key (domain).
+        domain: Arc<str>,
+        /// How long is left until the domain may be dialed again.
+        retry_after: Duration,
+    },
+
     /// A configuration value was rejected.
     #[error("invalid config: {key} = {value}: {reason}")]
     InvalidConfig {
@@ -408,6 +431,16 @@ impl Error {
         matches!(self, Error::RequestTimeout { .. })
     }
 
+    /// A response body was larger than `max_body_size`.
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self, Error::BodyTooLarge { .. })
+    }
+
+    /// The domain asked us to slow down (429/503 with `Retry-After`).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Error::RateLimited { .. })
+    }
+
     /// A configuration value was rejected.
     pub fn is_invalid_config(&self) -> bool {
         matches!(self, Error::InvalidConfig { .. })
@@ -428,6 +461,9 @@ impl Error {
             }
             | Error::Http {
                 target: Some(t), ..
+            }
+            | Error::BodyTooLarge {
+                target: Some(t), ..
             } => Some(t.addr()),
             _ => None,
         }
@@ -446,11 +482,15 @@ impl Error {
             | Error::Blocked { domain, .. }
             | Error::Validation { domain, .. }
             | Error::Resolve { domain, .. }
+            | Error::RateLimited { domain, .. }
             | Error::NoAddress { domain } => Some(domain),
             Error::Connect {
                 target: Some(t), ..
             }
             | Error::Http {
+                target: Some(t), ..
+            }
+            | Error::BodyTooLarge {
                 target: Some(t), ..
             } => Some(t.domain()),
             _ => None,

@@ -49,7 +49,7 @@ pub use crate::{
     config_file::{ClientConfig, DomainEntry, HttpSettings, TlsSettings, ValidationSettings},
     http_layer::{
         status_verdict, Body, Client, ClientBuilder, HttpConnection, HttpConnector, Response,
-        StatusValidator, Validate, Verdict,
+        StatusValidator, Timeout, Validate, Verdict,
     },
     services::{Resolve, SweepReport, SystemResolver},
     tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder},

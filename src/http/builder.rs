@@ -27,6 +27,7 @@ pub struct ClientBuilder {
     tls: TlsConnectorBuilder,
     opts: HttpOptions,
     timeout: Duration,
+    max_body_size: Option<u64>,
     keep_alive: bool,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
@@ -39,6 +40,7 @@ impl Default for ClientBuilder {
             tls: TlsConnector::builder(),
             opts: HttpOptions::default(),
             timeout: DEFAULT_TIMEOUT,
+            max_body_size: Some(DEFAULT_MAX_BODY_SIZE),
             keep_alive: true,
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
@@ -249,9 +251,21 @@ impl ClientBuilder {
     // HTTP
 
     /// Limit on a whole request, from its start to the end of its body
-    /// (default 30 s).
+    /// (default 30 s). A request can carry its own: see [`Timeout`].
+    /// `Duration::MAX` means no limit.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
+        self
+    }
+
+    /// Limit on a response body, counted in decoded bytes (default 32 MiB;
+    /// `None` for no limit). Past it the body fails with
+    /// [`Error::BodyTooLarge`] and the connection is closed; a
+    /// `Content-Length` over it fails the request before the body is read.
+    /// A decompression bomb is stopped at the limit without being decoded
+    /// further.
+    pub fn max_body_size(mut self, bytes: impl Into<Option<u64>>) -> Self {
+        self.max_body_size = bytes.into();
         self
     }
 
@@ -426,6 +440,7 @@ impl ClientBuilder {
                 pool,
                 opts,
                 timeout: self.timeout,
+                max_body_size: self.max_body_size,
                 default_port,
                 keep_alive: self.keep_alive,
                 counters: Arc::new(Counters::default()),

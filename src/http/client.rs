@@ -22,6 +22,9 @@ use std::{
 
 use super::*;
 
+/// Default limit on a response body, in decoded bytes.
+pub(crate) const DEFAULT_MAX_BODY_SIZE: u64 = 32 << 20;
+
 /// Default limit on a whole request (to the end of its body).
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -78,6 +81,7 @@ pub(super) struct Inner {
     pub(super) pool: Pool<HttpConnector>,
     pub(super) opts: Arc<HttpOptions>,
     pub(super) timeout: Duration,
+    pub(super) max_body_size: Option<u64>,
     pub(super) default_port: u16,
     pub(super) keep_alive: bool,
     pub(super) counters: Arc<Counters>,
@@ -90,6 +94,34 @@ impl fmt::Debug for Client {
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// A time-out for one request, overriding the client's `timeout`: put it in
+/// the request's extensions.
+///
+/// It bounds the whole request, from waiting for a connection to the last
+/// byte of the body, like the client's.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn f(client: hotpool::Client) -> Result<(), hotpool::Error> {
+/// use std::time::Duration;
+/// let mut req = hotpool::http::Request::get("https://example.com/slow").body(bytes::Bytes::new()).unwrap();
+/// req.extensions_mut().insert(hotpool::Timeout(Duration::from_secs(120)));
+/// let resp = client.request(req).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout(pub Duration);
+
+/// `start + timeout`, saturating far in the future (a `Duration::MAX`
+/// time-out means none).
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    // About thirty years: beyond any crawl, and within what every platform's
+    // `Instant` and tokio's timer can represent.
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    start + timeout.min(FAR)
 }
 
 /// Where a URL goes.
@@ -223,9 +255,18 @@ impl Client {
         let c = &self.inner.counters;
         c.requests.fetch_add(1, Relaxed);
         let start = Instant::now();
-        let timeout = self.inner.timeout;
+        let timeout = req
+            .extensions()
+            .get::<Timeout>()
+            .map_or(self.inner.timeout, |t| t.0);
         let url = req.uri().to_string();
-        let r = match tokio::time::timeout(timeout, self.execute(req, validated, start)).await {
+        let limits = Limits {
+            deadline: deadline_after(start, timeout),
+            timeout,
+            max_size: self.inner.max_body_size,
+        };
+        let exec = self.execute(req, validated, limits);
+        let r = match tokio::time::timeout_at(limits.deadline.into(), exec).await {
             Ok(r) => r,
             Err(_) => Err(Error::RequestTimeout {
                 url: url.clone(),
@@ -272,7 +313,7 @@ impl Client {
         &self,
         req: Request<Bytes>,
         validated: bool,
-        start: Instant,
+        limits: Limits,
     ) -> Result<Response, Error> {
         let dest = self.dest(req.uri())?;
         let (parts, body) = req.into_parts();
@@ -321,17 +362,15 @@ impl Client {
             let before = flight.conn().bytes_read();
             match flight.conn().send(r).await {
                 Ok(resp) => {
-                    let deadline = start + self.inner.timeout;
-                    return Ok(Response::new(
+                    return Response::new(
                         resp,
                         flight.into_inner(),
                         url,
                         self.inner.opts.decompress,
-                        deadline,
-                        self.inner.timeout,
+                        limits,
                         self.inner.keep_alive,
                         self.inner.counters.clone(),
-                    ));
+                    );
                 }
                 Err(e) => {
                     let silent = flight.conn().bytes_read() == before;

@@ -18,14 +18,16 @@ mod validate;
 
 pub use body::Body;
 pub use builder::ClientBuilder;
-pub use client::Client;
+pub use client::{Client, Timeout};
 pub use connection::HttpConnection;
 pub use connector::HttpConnector;
 pub use response::Response;
 pub use validate::{status_verdict, StatusValidator, Validate, Verdict};
 
+pub(crate) use body::Limits;
+pub(crate) use client::DEFAULT_MAX_BODY_SIZE;
 use client::{Inner, DEFAULT_TIMEOUT};
 use connection::{Counted, Sender};
 pub(crate) use counters::Counters;
-pub(crate) use decode::Decoder;
+pub(crate) use decode::{Decoder, Encoding};
 pub(crate) use options::*;

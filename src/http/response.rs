@@ -8,15 +8,8 @@ use http::{
 };
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
-use std::{
-    fmt,
-    net::SocketAddr,
-    pin::Pin,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{fmt, net::SocketAddr, pin::Pin, sync::Arc};
 
-/// Default limit on a whole request (to the end of its body).
 use super::*;
 
 /// A response: status and headers at once, the body as it arrives.
@@ -48,46 +41,60 @@ impl fmt::Debug for Response {
 }
 
 impl Response {
+    /// The response to a request on `conn`. Fails before reading the body
+    /// if its `Content-Length` is over `limits.max_size`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         resp: http::Response<Incoming>,
         conn: Pooled<HttpConnection>,
         url: Uri,
         decompress: bool,
-        deadline: Instant,
-        timeout: Duration,
+        limits: Limits,
         keep_alive: bool,
         counters: Arc<Counters>,
-    ) -> Response {
+    ) -> Result<Response, Error> {
         let (mut parts, incoming) = resp.into_parts();
-        let decoder = if decompress && !incoming.is_end_stream() {
-            Decoder::for_headers(&parts.headers)
+        if let (Some(limit), false) = (limits.max_size, incoming.is_end_stream()) {
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                tracing::debug!(%url, ?declared, limit, "hotpool: Content-Length over max_body_size; closing the connection");
+                let target = Some(conn.target().clone());
+                Pooled::discard(conn);
+                counters
+                    .body_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(Error::BodyTooLarge {
+                    url: url.to_string(),
+                    limit,
+                    target,
+                });
+            }
+        }
+        let encoding = if decompress {
+            Encoding::of(&parts.headers)
         } else {
             None
         };
-        if decoder.is_some() {
+        if encoding.is_some() && !incoming.is_end_stream() {
             parts.headers.remove(header::CONTENT_ENCODING);
             parts.headers.remove(header::CONTENT_LENGTH);
         }
         let target = conn.target().clone();
         let profile = conn.profile().into();
-        let h2 = conn.version() == Version::HTTP_2;
-        let mut body = Body {
-            incoming: Some(incoming),
-            conn: Some(conn),
-            h2,
-            decoder,
-            sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
-            timeout,
-            url: url.clone(),
+        let body = Body::new(
+            incoming,
+            conn,
+            encoding,
+            limits,
+            url.clone(),
             keep_alive,
             counters,
-            done: false,
-        };
-        if body.incoming.as_ref().is_some_and(HttpBody::is_end_stream) {
-            body.finish();
-        }
-        Response {
+        );
+        Ok(Response {
             status: parts.status,
             version: parts.version,
             headers: parts.headers,
@@ -95,7 +102,7 @@ impl Response {
             target,
             profile,
             body,
-        }
+        })
     }
 
     /// The status code.

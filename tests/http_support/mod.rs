@@ -426,6 +426,162 @@ impl Body for Drip {
     }
 }
 
+/// A body made on demand (`None` ends it), each frame ready at once but
+/// the server yielding between frames, so that a client on the same
+/// one-thread runtime gets to run: the endless and bomb paths.
+struct Gen {
+    next: Box<dyn FnMut() -> Option<Bytes> + Send + Sync>,
+    yielded: bool,
+}
+
+impl Gen {
+    fn new(next: impl FnMut() -> Option<Bytes> + Send + Sync + 'static) -> Gen {
+        Gen {
+            next: Box::new(next),
+            yielded: false,
+        }
+    }
+}
+
+impl Body for Gen {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.yielded = false;
+        Poll::Ready((self.next)().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Bytes of zeros a bomb expands to: 10 GiB.
+pub const BOMB_SIZE: u64 = 10 << 30;
+
+/// Zeros per block of a deflate bomb.
+const BLOCK: usize = 4 << 20;
+
+/// Blocks per frame of a deflate bomb: 256 MiB of zeros in about 256 KB.
+const BLOCKS_PER_FRAME: usize = 64;
+
+/// A deflate stream of zeros, made without compressing gigabytes: the
+/// first sync-flushed block (`head`, which starts the window), then a
+/// block that encodes `BLOCK` more zeros only by back-references into a
+/// window of zeros (`rest`). Such a block means the same wherever it
+/// stands after the head, so repeating it makes a valid stream of any
+/// length, about a thousandth of its output.
+fn deflate_blocks(level: flate2::Compression) -> (Vec<u8>, Vec<u8>) {
+    let zeros = vec![0u8; BLOCK];
+    let mut c = flate2::Compress::new(level, false);
+    let block = |c: &mut flate2::Compress| {
+        let mut out = Vec::with_capacity(BLOCK / 256);
+        c.compress_vec(&zeros, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        assert_eq!(c.total_in() % BLOCK as u64, 0, "one call takes the block");
+        out
+    };
+    let head = block(&mut c);
+    let rest = block(&mut c);
+    (head, rest)
+}
+
+/// The same for brotli: after the first flushed segment of zeros, every
+/// further flushed segment of `BLOCK` zeros is byte for byte the same
+/// (the encoder's window and distance cache are all zeros and repeats by
+/// then), so it too can be repeated.
+fn brotli_blocks() -> (Vec<u8>, Vec<u8>) {
+    let zeros = vec![0u8; BLOCK];
+    let mut e = brotli::CompressorWriter::new(Vec::new(), 4096, 1, 22);
+    let mut segment = || {
+        e.write_all(&zeros).unwrap();
+        e.flush().unwrap();
+        std::mem::take(e.get_mut())
+    };
+    let head = segment();
+    let rest = segment();
+    assert_eq!(rest, segment(), "brotli segments of zeros repeat");
+    (head, rest)
+}
+
+/// A compression bomb of `BOMB_SIZE` zeros, made as the client reads by
+/// repeating one block (see [`deflate_blocks`], [`brotli_blocks`]): each
+/// frame decodes to 256 MiB (gzip and deflate frames are about 256 KB,
+/// brotli ones about 48 KB), and the whole bomb is about 10 MB (gzip,
+/// deflate) or 2 MB (brotli). It never gets to its trailer: no client
+/// reads 10 GiB.
+fn bomb(encoding: &str, size: u64) -> Gen {
+    let (mut first, (head, rest)) = match encoding {
+        // A gzip header: magic, deflate, no flags, no time, no extra, any OS.
+        "gzip" => (
+            vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff],
+            deflate_blocks(flate2::Compression::best()),
+        ),
+        // A zlib header: deflate with a 32 KiB window, no dictionary.
+        "deflate" => (
+            vec![0x78, 0x9c],
+            deflate_blocks(flate2::Compression::best()),
+        ),
+        "deflate-raw" => (Vec::new(), deflate_blocks(flate2::Compression::best())),
+        "br" => (Vec::new(), brotli_blocks()),
+        other => panic!("no bomb of {other}"),
+    };
+    first.extend_from_slice(&head);
+    // An endless bomb comes in frames of 16 GiB (3 MB of brotli): seconds
+    // of decoding without the client ever waiting for the network.
+    let blocks = if size == u64::MAX {
+        4096
+    } else {
+        BLOCKS_PER_FRAME
+    };
+    let frame = Bytes::from(rest.repeat(blocks));
+    let mut first = Some(Bytes::from(first));
+    let mut left = size / (BLOCK * blocks) as u64;
+    Gen::new(move || {
+        if let Some(f) = first.take() {
+            return Some(f);
+        }
+        if left == 0 {
+            return None;
+        }
+        left -= 1;
+        Some(frame.clone())
+    })
+}
+
+/// `/slow-drip`: one byte every 200 ms, this many times.
+struct SlowDrip(u32, Option<Pin<Box<tokio::time::Sleep>>>);
+
+impl Body for SlowDrip {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.0 == 0 {
+            return Poll::Ready(None);
+        }
+        let sleep = self
+            .1
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(200))));
+        match sleep.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.1 = None;
+                self.0 -= 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b".")))))
+            }
+        }
+    }
+}
+
 /// `/stall-body`: headers, then a body that never comes.
 struct Stalled;
 
@@ -449,6 +605,7 @@ async fn handle(
     st: &Conn,
 ) -> Result<Response<Out>, io::Error> {
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let head = req.method() == hyper::Method::HEAD;
     let host = req
         .uri()
@@ -498,6 +655,15 @@ async fn handle(
     let resp = match path.as_str() {
         "/" => Response::new(full("hello")),
         "/big" => Response::new(full(vec![b'x'; 1 << 20])),
+        // 1 MiB without a Content-Length: 16 chunks of 64 KiB.
+        "/big-chunked" => {
+            let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+            let mut n: i32 = 16;
+            Response::new(BoxBody::new(Gen::new(move || {
+                n -= 1;
+                (n >= 0).then(|| chunk.clone())
+            })))
+        }
         "/reset" => {
             let mut r = Response::new(BoxBody::new(Broken::new()));
             r.headers_mut()
@@ -531,6 +697,73 @@ async fn handle(
             r
         }
         "/drip" => Response::new(BoxBody::new(Drip(10, None))),
+        // One byte every 200 ms for a minute: slower than any test's
+        // time-out.
+        "/slow-drip" => Response::new(BoxBody::new(SlowDrip(300, None))),
+        // Zeros in 64 KiB frames, forever.
+        "/endless" => {
+            let chunk = Bytes::from(vec![0u8; 64 << 10]);
+            Response::new(BoxBody::new(Gen::new(move || Some(chunk.clone()))))
+        }
+        // Claims 10 GiB, then sends zeros (forever, were it read).
+        "/claims-10g" => {
+            let chunk = Bytes::from(vec![0u8; 64 << 10]);
+            let mut r = Response::new(BoxBody::new(Gen::new(move || Some(chunk.clone()))));
+            r.headers_mut()
+                .insert("content-length", (10u64 << 30).to_string().parse().unwrap());
+            r
+        }
+        p if p.starts_with("/bomb/") => {
+            let enc = &p[6..];
+            // `?endless`: a bomb without end, for the time-out tests.
+            let size = if query.as_deref() == Some("endless") {
+                u64::MAX
+            } else {
+                BOMB_SIZE
+            };
+            let mut r = Response::new(BoxBody::new(bomb(enc, size)));
+            let name = if enc == "deflate-raw" { "deflate" } else { enc };
+            r.headers_mut()
+                .insert("content-encoding", name.parse().unwrap());
+            r
+        }
+        p if p.starts_with("/compressed/") => {
+            // A small body in each encoding, to check decoding itself.
+            let enc = &p[12..];
+            let text = GZIP_TEXT.repeat(1000);
+            let body = match enc {
+                "deflate" => {
+                    let mut e =
+                        flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                    e.write_all(text.as_bytes()).unwrap();
+                    e.finish().unwrap()
+                }
+                "deflate-raw" => {
+                    let mut e = flate2::write::DeflateEncoder::new(
+                        Vec::new(),
+                        flate2::Compression::default(),
+                    );
+                    e.write_all(text.as_bytes()).unwrap();
+                    e.finish().unwrap()
+                }
+                "br" => {
+                    let mut e = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
+                    e.write_all(text.as_bytes()).unwrap();
+                    e.into_inner()
+                }
+                _ => {
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                    e.write_all(text.as_bytes()).unwrap();
+                    e.finish().unwrap()
+                }
+            };
+            let mut r = Response::new(full(body));
+            let name = if enc == "deflate-raw" { "deflate" } else { enc };
+            r.headers_mut()
+                .insert("content-encoding", name.parse().unwrap());
+            r
+        }
         "/stall-body" => Response::new(BoxBody::new(Stalled)),
         p if p.starts_with("/status/") => status(p[8..].parse().unwrap_or(500)),
         _ => status(404),
