@@ -242,7 +242,8 @@ struct Run {
     unreachable: BTreeMap<String, String>,
     stats: Stats,
     server_handshakes: Option<usize>,
-    blocked: Vec<IpAddr>,
+    /// Blocked IPs (for every domain) and blocked pairs (`ip (domain)`).
+    blocked: Vec<String>,
 }
 
 impl Run {
@@ -285,7 +286,7 @@ impl Run {
     }
 
     fn blacklisted(&self) -> Vec<String> {
-        self.blocked.iter().map(|ip| ip.to_string()).collect()
+        self.blocked.clone()
     }
 }
 
@@ -319,7 +320,7 @@ async fn crawl(
     total: usize,
     concurrency: usize,
     progress: bool,
-) -> (Run, Vec<IpAddr>) {
+) -> (Run, Vec<String>) {
     let bar = if progress {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
@@ -391,7 +392,21 @@ async fn crawl(
     bar.finish_and_clear();
     let mut c = std::mem::take(&mut *shared.lock().unwrap());
     c.latencies.sort_unstable();
-    let blocked = client.pool().blocked();
+    // IPs blocked for every domain, then pairs (a site refusing us at one
+    // of its addresses).
+    let mut blocked: Vec<String> = client
+        .pool()
+        .blocked()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    blocked.extend(
+        client
+            .pool()
+            .blocked_pairs()
+            .into_iter()
+            .map(|(domain, ip)| format!("{ip} ({domain})")),
+    );
     let run = Run {
         label,
         requests: total,
@@ -471,7 +486,7 @@ fn print_summary(runs: &[Run]) {
             r.stats.requests.retries
         );
         println!(
-            "  blacklisted IPs: {}",
+            "  blocked addresses: {}",
             if r.blocked.is_empty() {
                 "none".to_owned()
             } else {

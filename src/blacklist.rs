@@ -9,19 +9,36 @@
 //! checks one atomic it already has at hand. Expiry is lazy — a deadline in
 //! the past is simply not blocking — and [`Blacklist::sweep`] drops expired
 //! entries from the table.
+//!
+//! # Per domain first
+//!
+//! A 403 from an address says that *this site* refuses us there, not that
+//! the address does: a CDN address serves thousands of sites, and one of
+//! them refusing crawlers must not cost the others. So a refusal blocks the
+//! pair (domain, IP) ([`Blacklist::block_pair`]); the IP is blocked for
+//! every domain only when `block_ip_after_domains` distinct domains were
+//! refused by it within the TTL, or when the user says so
+//! ([`Pool::block`](crate::Pool::block)). An address's copy of its deadline
+//! is the later of the two.
 
 use crate::sync::{lock, unmodeled, Mutex};
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
+    sync::Arc,
 };
 
 /// `until` value for a permanent block.
 pub(crate) const FOREVER: u64 = u64::MAX;
 
+/// A pair block: the domain and its deadline (ticks).
+type Pair = (Arc<str>, u64);
+
 #[derive(Debug, Default)]
 pub(crate) struct Blacklist {
     entries: Mutex<HashMap<IpAddr, u64>>,
+    /// Pair blocks: per IP, the domains refused there and until when.
+    pairs: Mutex<HashMap<IpAddr, Vec<Pair>>>,
     allow: HashSet<IpAddr>,
     deny: HashSet<IpAddr>,
     /// Tick at which the next periodic sweep is due.
@@ -32,6 +49,7 @@ impl Blacklist {
     pub(crate) fn new(allow: &[IpAddr], deny: &[IpAddr]) -> Blacklist {
         Blacklist {
             entries: Mutex::new(HashMap::new()),
+            pairs: Mutex::new(HashMap::new()),
             allow: allow.iter().copied().collect(),
             deny: deny.iter().copied().collect(),
             next_sweep: unmodeled::AtomicU64::new(0),
@@ -54,6 +72,74 @@ impl Blacklist {
     }
 
     /// Lifts a block (not a deny-list entry). Returns whether one was lifted.
+    /// Blocks the pair (`domain`, `ip`) until `until`, extending an earlier
+    /// block. Returns `None` if the IP is on the allow list, else the
+    /// number of distinct domains whose pair block on `ip` is live at `now`
+    /// (this one included).
+    pub(crate) fn block_pair(
+        &self,
+        domain: &Arc<str>,
+        ip: IpAddr,
+        until: u64,
+        now: u64,
+    ) -> Option<usize> {
+        if self.allow.contains(&ip) {
+            return None;
+        }
+        let mut p = lock(&self.pairs);
+        let list = p.entry(ip).or_default();
+        list.retain(|(_, u)| *u > now);
+        match list.iter_mut().find(|(d, _)| d == domain) {
+            Some((_, u)) => *u = (*u).max(until),
+            None => list.push((domain.clone(), until)),
+        }
+        Some(list.len())
+    }
+
+    /// Lifts the pair block of (`domain`, `ip`); whether there was one.
+    pub(crate) fn unblock_pair(&self, domain: &str, ip: IpAddr) -> bool {
+        let mut p = lock(&self.pairs);
+        let Some(list) = p.get_mut(&ip) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|(d, _)| &**d != domain);
+        let lifted = list.len() != before;
+        if list.is_empty() {
+            p.remove(&ip);
+        }
+        lifted
+    }
+
+    /// The live pair blocks at `now`: (domain, IP), sorted.
+    pub(crate) fn pairs(&self, now: u64) -> Vec<(String, IpAddr)> {
+        let p = lock(&self.pairs);
+        let mut v: Vec<(String, IpAddr)> = p
+            .iter()
+            .flat_map(|(ip, l)| {
+                l.iter()
+                    .filter(|(_, u)| *u > now)
+                    .map(move |(d, _)| (d.to_string(), *ip))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The pair block deadline of (`domain`, `ip`) (0: none).
+    pub(crate) fn pair_until(&self, domain: &str, ip: IpAddr) -> u64 {
+        lock(&self.pairs)
+            .get(&ip)
+            .and_then(|l| l.iter().find(|(d, _)| &**d == domain))
+            .map_or(0, |(_, u)| *u)
+    }
+
+    /// The deadline an address of `domain` at `ip` is blocked until: the
+    /// later of the IP's and the pair's.
+    pub(crate) fn until_for(&self, domain: &str, ip: IpAddr) -> u64 {
+        self.until(ip).max(self.pair_until(domain, ip))
+    }
+
     pub(crate) fn unblock(&self, ip: IpAddr) -> bool {
         lock(&self.entries).remove(&ip).is_some()
     }
@@ -110,6 +196,10 @@ impl Blacklist {
     /// Drops expired entries; returns how many are left blocking (deny list
     /// included).
     pub(crate) fn sweep(&self, now: u64) -> usize {
+        lock(&self.pairs).retain(|_, l| {
+            l.retain(|(_, u)| *u > now);
+            !l.is_empty()
+        });
         let mut e = lock(&self.entries);
         e.retain(|_, until| *until > now);
         e.len() + self.deny.iter().filter(|ip| !e.contains_key(ip)).count()

@@ -57,6 +57,22 @@ pub struct Config {
     /// without error ÷ requests) below which `is_healthy` says no.
     /// Default 0.5.
     pub min_success_rate: f64,
+    /// How many distinct domains must be refused (403) by one IP within
+    /// `blacklist_ttl` before the IP is blocked for every domain; until
+    /// then a refusal blocks only the pair (domain, IP). Default 3; 1
+    /// blocks an IP pool-wide at the first refusal.
+    pub block_ip_after_domains: usize,
+    /// Limit on one health-check probe of an idle connection (while it is
+    /// probed it is out of the idle queue). Default 2 s.
+    pub probe_timeout: Duration,
+    /// How long a failed name resolution is remembered (requests fail at
+    /// once instead of each resolving again). Default 30 s.
+    pub negative_dns_ttl: Duration,
+    /// Whether addresses a resolver returns may be private, loopback,
+    /// link-local, unspecified or cloud metadata addresses (refused by
+    /// default: a hostile DNS record must not point the crawler inward).
+    /// Addresses given with `set_ips` are always trusted. Default false.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for Config {
@@ -79,9 +95,22 @@ impl Default for Config {
             probe_concurrency: 8,
             dns_refresh_interval: Duration::from_secs(30 * 60),
             min_success_rate: 0.5,
+            block_ip_after_domains: 3,
+            probe_timeout: Duration::from_secs(2),
+            negative_dns_ttl: Duration::from_secs(30),
+            allow_private_addresses: false,
         }
     }
 }
+
+/// Upper bound of `max_conns`.
+pub const MAX_CONNS: usize = 1 << 20;
+/// Upper bound of `max_conns_per_domain` (and `min_idle_per_domain`).
+pub const MAX_CONNS_PER_DOMAIN: usize = 1 << 16;
+/// Upper bound of `max_concurrent_dials` and `probe_concurrency`.
+pub const MAX_DIALS: usize = 1 << 16;
+/// Upper bound of `block_ip_after_domains`.
+pub const MAX_BLOCK_DOMAINS: usize = 1 << 16;
 
 impl Config {
     /// Checks every value.
@@ -89,7 +118,10 @@ impl Config {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] naming the first bad setting: a zero
-    /// capacity, a zero duration or a zero port.
+    /// capacity, a zero duration, a zero port, or a count over its upper
+    /// bound ([`MAX_CONNS`], [`MAX_CONNS_PER_DOMAIN`], [`MAX_DIALS`],
+    /// [`MAX_BLOCK_DOMAINS`]). Durations have no upper bound:
+    /// `Duration::MAX` means "never".
     pub fn validate(&self) -> Result<(), Error> {
         fn nonzero(key: &str, n: usize) -> Result<(), Error> {
             if n == 0 {
@@ -114,6 +146,40 @@ impl Config {
         positive("dns_refresh_interval", self.dns_refresh_interval)?;
         nonzero("max_concurrent_dials", self.max_concurrent_dials)?;
         nonzero("probe_concurrency", self.probe_concurrency)?;
+        nonzero("block_ip_after_domains", self.block_ip_after_domains)?;
+        positive("probe_timeout", self.probe_timeout)?;
+        positive("negative_dns_ttl", self.negative_dns_ttl)?;
+        // Upper bounds: every count sizes something (a queue per domain, a
+        // semaphore, a table), so an absurd value is an error, not an
+        // allocation.
+        for (key, n, max) in [
+            ("max_conns", self.max_conns, MAX_CONNS),
+            (
+                "max_conns_per_domain",
+                self.max_conns_per_domain,
+                MAX_CONNS_PER_DOMAIN,
+            ),
+            (
+                "min_idle_per_domain",
+                self.min_idle_per_domain,
+                MAX_CONNS_PER_DOMAIN,
+            ),
+            ("max_concurrent_dials", self.max_concurrent_dials, MAX_DIALS),
+            ("probe_concurrency", self.probe_concurrency, MAX_DIALS),
+            (
+                "block_ip_after_domains",
+                self.block_ip_after_domains,
+                MAX_BLOCK_DOMAINS,
+            ),
+        ] {
+            if n > max {
+                return Err(Error::invalid_config(
+                    key,
+                    n,
+                    format!("must be at most {max}"),
+                ));
+            }
+        }
         if self.min_idle_per_domain > self.max_conns_per_domain {
             return Err(Error::invalid_config(
                 "min_idle_per_domain",

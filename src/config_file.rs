@@ -111,6 +111,10 @@ pub struct ValidationSettings {
     pub path: String,
     /// Limit on one probe.
     pub timeout: Duration,
+    /// How the probe's answer is judged: `"default"`
+    /// ([`default_verdict`](crate::default_verdict)) or `"strict"` (the
+    /// seed's rule, [`strict_verdict`](crate::strict_verdict)).
+    pub rule: String,
 }
 
 impl Default for ValidationSettings {
@@ -120,6 +124,7 @@ impl Default for ValidationSettings {
             method: "HEAD".into(),
             path: "/".into(),
             timeout: Duration::from_secs(10),
+            rule: "default".into(),
         }
     }
 }
@@ -195,8 +200,11 @@ const POOL_KEYS: &[&str] = &[
     "probe_concurrency",
     "dns_refresh_interval",
     "min_success_rate",
+    "probe_timeout",
+    "negative_dns_ttl",
+    "allow_private_addresses",
 ];
-const BLACKLIST_KEYS: &[&str] = &["ttl", "allow", "deny"];
+const BLACKLIST_KEYS: &[&str] = &["ttl", "allow", "deny", "block_ip_after_domains"];
 const TLS_KEYS: &[&str] = &[
     "profiles",
     "profile_choice",
@@ -218,7 +226,7 @@ const HTTP_KEYS: &[&str] = &[
     "headers",
     "resolver",
 ];
-const VALIDATION_KEYS: &[&str] = &["enabled", "method", "path", "timeout"];
+const VALIDATION_KEYS: &[&str] = &["enabled", "method", "path", "timeout", "rule"];
 const DOMAIN_KEYS: &[&str] = &["name", "ips"];
 
 /// One section being read: lookups by key with typed, named errors.
@@ -379,6 +387,7 @@ fn file_key(key: &str) -> String {
         "blacklist_ttl" => "blacklist.ttl".into(),
         "allow_ips" => "blacklist.allow".into(),
         "deny_ips" => "blacklist.deny".into(),
+        "block_ip_after_domains" => "blacklist.block_ip_after_domains".into(),
         k => format!("pool.{k}"),
     }
 }
@@ -437,11 +446,15 @@ impl ClientConfig {
             s.usize("probe_concurrency", &mut p.probe_concurrency)?;
             s.duration("dns_refresh_interval", &mut p.dns_refresh_interval)?;
             s.float("min_success_rate", &mut p.min_success_rate)?;
+            s.duration("probe_timeout", &mut p.probe_timeout)?;
+            s.duration("negative_dns_ttl", &mut p.negative_dns_ttl)?;
+            s.bool("allow_private_addresses", &mut p.allow_private_addresses)?;
         }
         if let Some(s) = Section::new(&root, "blacklist", BLACKLIST_KEYS)? {
             s.duration("ttl", &mut c.pool.blacklist_ttl)?;
             s.ips("allow", &mut c.pool.allow_ips)?;
             s.ips("deny", &mut c.pool.deny_ips)?;
+            s.usize("block_ip_after_domains", &mut c.pool.block_ip_after_domains)?;
         }
         if let Some(s) = Section::new(&root, "tls", TLS_KEYS)? {
             let t = &mut c.tls;
@@ -500,6 +513,14 @@ impl ClientConfig {
             s.string("method", &mut v.method)?;
             s.string("path", &mut v.path)?;
             s.duration("timeout", &mut v.timeout)?;
+            s.string("rule", &mut v.rule)?;
+            if !matches!(v.rule.as_str(), "default" | "strict") {
+                return Err(bad(
+                    "validation.rule",
+                    &Value::String(v.rule.clone()),
+                    "must be \"default\" or \"strict\"",
+                ));
+            }
         }
         if let Some(v) = root.get("domain") {
             let arr = v
@@ -665,10 +686,20 @@ impl ClientConfig {
         );
         pool.insert("dns_refresh_interval".into(), dur(p.dns_refresh_interval));
         pool.insert("min_success_rate".into(), Value::Float(p.min_success_rate));
+        pool.insert("probe_timeout".into(), dur(p.probe_timeout));
+        pool.insert("negative_dns_ttl".into(), dur(p.negative_dns_ttl));
+        pool.insert(
+            "allow_private_addresses".into(),
+            Value::Boolean(p.allow_private_addresses),
+        );
         let mut blacklist = Table::new();
         blacklist.insert("ttl".into(), dur(p.blacklist_ttl));
         blacklist.insert("allow".into(), strs(&p.allow_ips));
         blacklist.insert("deny".into(), strs(&p.deny_ips));
+        blacklist.insert(
+            "block_ip_after_domains".into(),
+            Value::Integer(p.block_ip_after_domains as i64),
+        );
         let t = &self.tls;
         let mut tls = Table::new();
         tls.insert("profiles".into(), strs(&t.profiles));
@@ -721,6 +752,7 @@ impl ClientConfig {
         validation.insert("method".into(), Value::String(v.method.clone()));
         validation.insert("path".into(), Value::String(v.path.clone()));
         validation.insert("timeout".into(), dur(v.timeout));
+        validation.insert("rule".into(), Value::String(v.rule.clone()));
         let mut root = Table::new();
         root.insert("pool".into(), Value::Table(pool));
         root.insert("blacklist".into(), Value::Table(blacklist));
@@ -819,7 +851,12 @@ impl ClientConfig {
             let method = http::Method::from_bytes(v.method.as_bytes()).map_err(|_| {
                 Error::invalid_config("validation.method", &v.method, "not a method")
             })?;
-            b.validation_request(method, &v.path)
+            let b = b.validation_request(method, &v.path);
+            if v.rule == "strict" {
+                b.strict_validation()
+            } else {
+                b
+            }
         } else {
             b.no_validation()
         };

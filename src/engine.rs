@@ -95,6 +95,9 @@ pub(crate) struct Settings {
     probe_concurrency: unmodeled::AtomicUsize,
     dns_refresh_ns: unmodeled::AtomicU64,
     min_success_rate_bits: unmodeled::AtomicU64,
+    pub(crate) block_ip_after_domains: unmodeled::AtomicUsize,
+    probe_timeout_ns: unmodeled::AtomicU64,
+    negative_dns_ttl_ns: unmodeled::AtomicU64,
     default_port: u16,
 }
 
@@ -119,6 +122,9 @@ impl Settings {
             probe_concurrency: c.probe_concurrency.into(),
             dns_refresh_ns: nanos(c.dns_refresh_interval).into(),
             min_success_rate_bits: c.min_success_rate.to_bits().into(),
+            block_ip_after_domains: c.block_ip_after_domains.into(),
+            probe_timeout_ns: nanos(c.probe_timeout).into(),
+            negative_dns_ttl_ns: nanos(c.negative_dns_ttl).into(),
             default_port: c.default_port,
         }
     }
@@ -146,6 +152,18 @@ impl Settings {
         self.dns_refresh_ns.store(nanos(c.dns_refresh_interval), o);
         self.min_success_rate_bits
             .store(c.min_success_rate.to_bits(), o);
+        self.block_ip_after_domains
+            .store(c.block_ip_after_domains, o);
+        self.probe_timeout_ns.store(nanos(c.probe_timeout), o);
+        self.negative_dns_ttl_ns.store(nanos(c.negative_dns_ttl), o);
+    }
+
+    pub(crate) fn probe_timeout(&self) -> Duration {
+        Duration::from_nanos(self.probe_timeout_ns.load(unmodeled::Ordering::Relaxed))
+    }
+
+    pub(crate) fn negative_dns_ttl(&self) -> Duration {
+        Duration::from_nanos(self.negative_dns_ttl_ns.load(unmodeled::Ordering::Relaxed))
     }
 
     pub(crate) fn health_interval(&self) -> Duration {
@@ -375,6 +393,9 @@ pub(crate) struct Domain<T: Send + 'static> {
     ip_source: unmodeled::AtomicU8,
     /// When the resolver last answered (ticks).
     resolved_at: unmodeled::AtomicU64,
+    /// No new dial before this (ticks): the site asked us to slow down
+    /// (a 429 or 503 with `Retry-After`).
+    throttled_until: unmodeled::AtomicU64,
     pub(crate) pool: Arc<Shared<T>>,
 }
 
@@ -420,6 +441,7 @@ impl<T: Send + 'static> Domain<T> {
             counters: Counters::default(),
             ip_source: unmodeled::AtomicU8::new(IPS_NONE),
             resolved_at: unmodeled::AtomicU64::new(0),
+            throttled_until: unmodeled::AtomicU64::new(0),
             pool: pool.clone(),
         }
     }
@@ -933,11 +955,38 @@ impl<T: Send + 'static> Domain<T> {
         Err(blocked)
     }
 
-    /// Copies a blacklist deadline to this domain's addresses of `ip`.
-    fn mark_blocked(&self, ip: IpAddr, until: u64) {
+    /// Copies the blacklist's deadline for `ip` in this domain (the later
+    /// of the IP's and the pair's) to this domain's addresses of `ip`.
+    ///
+    /// Serialised with [`set_ips_from`](Domain::set_ips_from) by the same
+    /// lock, and reading the blacklist after the caller wrote it: a refresh
+    /// of the address list that races a block either builds its list after
+    /// the block (and copies the new deadline) or installs it before this
+    /// copy (which then reaches the new list). Without the lock, a refresh
+    /// could install an address made before the block, unblocked.
+    fn sync_blocked(&self, ip: IpAddr) {
+        let _serial = lock(&self.ips_update);
+        let until = self.pool.blacklist.until_for(&self.key, ip);
         for a in self.ips.load().iter().filter(|a| a.addr.ip() == ip) {
             a.blocked_until.store(until, unmodeled::Ordering::Relaxed);
         }
+    }
+
+    /// Dials no new connection to this domain until `until` (ticks);
+    /// extends, never shortens, an earlier throttle.
+    pub(crate) fn throttle(&self, until: u64) {
+        self.throttled_until
+            .fetch_max(until, unmodeled::Ordering::Relaxed);
+    }
+
+    /// How long new dials must still wait (zero: none).
+    pub(crate) fn throttled_for(&self) -> Duration {
+        let until = self.throttled_until.load(unmodeled::Ordering::Relaxed);
+        let now = self.pool.ticker.now();
+        if until <= now {
+            return Duration::ZERO;
+        }
+        state::duration_from(until - now)
     }
 
     /// The domain as dialed: host and the address to use.
@@ -964,7 +1013,7 @@ impl<T: Send + 'static> Domain<T> {
             }
             match old.iter().find(|a| a.addr == sa) {
                 Some(a) => new.push(a.clone()),
-                None => new.push(Addr::new(sa, self.pool.blacklist.until(*ip))),
+                None => new.push(Addr::new(sa, self.pool.blacklist.until_for(&self.key, *ip))),
             }
         }
         let mut retired = false;
@@ -1363,19 +1412,45 @@ impl<T: Send + 'static> Shared<T> {
         let Some(until) = self.blacklist.block(ip, until) else {
             return false;
         };
+        let _ = until;
         for d in self.domains() {
-            d.mark_blocked(ip, until);
+            d.sync_blocked(ip);
         }
         tracing::debug!(%ip, "hotpool: address blacklisted");
         true
     }
 
+    /// Blocks the pair (`d`, `ip`) until `until`, and the IP for every
+    /// domain once `block_ip_after_domains` distinct domains are blocked on
+    /// it. Returns (pair blocked, IP blocked pool-wide); nothing is blocked
+    /// for an allow-listed IP.
+    pub(crate) fn block_pair(&self, d: &Domain<T>, ip: IpAddr, until: u64) -> (bool, bool) {
+        let now = self.ticker.now();
+        let Some(domains) = self.blacklist.block_pair(&d.key, ip, until, now) else {
+            return (false, false);
+        };
+        d.sync_blocked(ip);
+        let threshold = Settings::get_usize(&self.settings.block_ip_after_domains);
+        let wide = domains >= threshold && self.block(ip, until);
+        if wide {
+            tracing::info!(%ip, domains, "hotpool: address refused {domains} domains: blacklisted for all");
+        }
+        (true, wide)
+    }
+
+    /// Lifts the pair block of (`key`, `ip`).
+    pub(crate) fn unblock_pair(&self, key: &str, ip: IpAddr) -> bool {
+        let lifted = self.blacklist.unblock_pair(key, ip);
+        if let Some(()) = self.with_known(key, |d| d.sync_blocked(ip)) {}
+        lifted
+    }
+
     /// Lifts a blacklist entry in every domain.
     pub(crate) fn unblock(&self, ip: IpAddr) -> bool {
         let lifted = self.blacklist.unblock(ip);
-        let until = self.blacklist.until(ip); // a deny-list IP stays blocked
+        // A deny-list IP stays blocked, as do pair blocks.
         for d in self.domains() {
-            d.mark_blocked(ip, until);
+            d.sync_blocked(ip);
         }
         lifted
     }

@@ -24,6 +24,8 @@ pub mod metrics;
 mod pool;
 mod pooled;
 #[cfg(not(loom))]
+mod probe;
+#[cfg(not(loom))]
 pub mod profile;
 #[cfg(not(loom))]
 mod services;
@@ -34,7 +36,7 @@ mod sync;
 mod tls;
 
 pub use crate::{
-    config::Config,
+    config::{Config, MAX_BLOCK_DOMAINS, MAX_CONNS, MAX_CONNS_PER_DOMAIN, MAX_DIALS},
     connect::{Connect, Target},
     error::{BoxError, Error},
     pool::{Builder, DomainHandle, Pool},
@@ -48,8 +50,8 @@ pub use crate::{
 pub use crate::{
     config_file::{ClientConfig, DomainEntry, HttpSettings, TlsSettings, ValidationSettings},
     http_layer::{
-        status_verdict, Body, Client, ClientBuilder, HttpConnection, HttpConnector, Response,
-        StatusValidator, Timeout, Validate, Verdict,
+        default_verdict, retry_after, status_verdict, strict_verdict, Body, Client, ClientBuilder,
+        HttpConnection, HttpConnector, Response, StatusValidator, Timeout, Validate, Verdict,
     },
     services::{Resolve, SweepReport, SystemResolver},
     tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder},

@@ -281,14 +281,26 @@ impl<C: Connect> Pool<C> {
         lend: bool,
     ) -> Result<Lent<C::Conn>, Error> {
         let d = res.domain().clone();
-        #[cfg(not(loom))]
-        let _permit = self.dial_permit(&d).await?;
+        // Resolve first, without a dial permit: a slow resolver must not
+        // hold the permits other domains' dials need.
         #[cfg(not(loom))]
         if to.is_none() {
             if let Err(e) = self.resolve_if_unknown(&d).await {
                 d.count_miss();
                 return Err(e);
             }
+        }
+        #[cfg(not(loom))]
+        let _permit = self.dial_permit(&d).await?;
+        let throttled = d.throttled_for();
+        if !throttled.is_zero() {
+            // The site asked us to slow down: no new connection until then
+            // (idle ones are still lent).
+            d.count_miss();
+            return Err(Error::RateLimited {
+                domain: d.key().clone(),
+                retry_after: throttled,
+            });
         }
         let next = match to {
             Some(a) => Ok(a),
@@ -347,10 +359,17 @@ impl<C: Connect> Pool<C> {
                 let e = e.with_target(&target);
                 if let Error::Blocked { ip, .. } = e {
                     // The connector found the address refusing us (a
-                    // validation probe answered 403): blacklist it for every
-                    // domain, so the next dial picks another address.
-                    if self.block(ip) {
-                        tracing::info!(domain = %d.key(), %ip, "hotpool: address blacklisted by the connector");
+                    // validation probe answered 403): block the pair
+                    // (domain, IP), so the next dial picks another address;
+                    // the IP is blocked for every domain once enough
+                    // domains were refused there.
+                    let until = shared
+                        .ticker
+                        .now()
+                        .saturating_add(crate::state::ticks_from(shared.settings.blacklist_ttl()));
+                    let (pair, wide) = shared.block_pair(&d, ip, until);
+                    if pair {
+                        tracing::info!(domain = %d.key(), %ip, pool_wide = wide, "hotpool: address refuses the domain; blocked for it");
                     }
                 }
                 tracing::debug!(domain = %d.key(), addr = %target.addr(), error = %e, "hotpool: dial failed");
@@ -415,6 +434,60 @@ impl<C: Connect> Pool<C> {
             .now()
             .saturating_add(crate::state::ticks_from(ttl));
         shared.block(ip, until)
+    }
+
+    /// Blocks `ip` for `domain` only (the pair), for the `blacklist_ttl`
+    /// setting: what a refusal (a probe answering 403) does. Other domains
+    /// keep using the address; once `block_ip_after_domains` distinct
+    /// domains are blocked on it, the IP is blocked for all. Returns false
+    /// if `ip` is on the allow list.
+    pub fn block_pair(&self, domain: &str, ip: IpAddr) -> bool {
+        let shared = &self.inner.shared;
+        let until = shared
+            .ticker
+            .now()
+            .saturating_add(crate::state::ticks_from(shared.settings.blacklist_ttl()));
+        Shared::with_domain(shared, domain, |d| shared.block_pair(d, ip, until).0)
+    }
+
+    /// Lifts the pair block of (`domain`, `ip`). Returns whether there was
+    /// one.
+    pub fn unblock_pair(&self, domain: &str, ip: IpAddr) -> bool {
+        self.inner.shared.unblock_pair(domain, ip)
+    }
+
+    /// Dials no new connection to `domain` for `d` (idle connections are
+    /// still lent): what a site's `429` or `503` with `Retry-After` asks
+    /// for. Dials fail with [`Error::RateLimited`] meanwhile. Extends,
+    /// never shortens, an earlier throttle.
+    pub fn throttle(&self, domain: &str, d: Duration) {
+        let shared = &self.inner.shared;
+        let until = shared
+            .ticker
+            .now()
+            .saturating_add(crate::state::ticks_from(d));
+        Shared::with_domain(shared, domain, |dom| dom.throttle(until));
+    }
+
+    /// How long new dials to `domain` must still wait (zero: none).
+    pub fn throttled_for(&self, domain: &str) -> Duration {
+        self.inner
+            .shared
+            .with_known(domain, |d| d.throttled_for())
+            .unwrap_or_default()
+    }
+
+    /// The pairs (domain, IP) blocked now, expired ones left out.
+    pub fn blocked_pairs(&self) -> Vec<(String, IpAddr)> {
+        let shared = &self.inner.shared;
+        shared.blacklist.pairs(shared.ticker.now())
+    }
+
+    /// Whether `domain` may not use `ip` now: the IP is blacklisted, or
+    /// the pair is.
+    pub fn is_blocked_for(&self, domain: &str, ip: IpAddr) -> bool {
+        let shared = &self.inner.shared;
+        shared.blacklist.until_for(domain, ip) > shared.ticker.now()
     }
 
     /// Lifts `ip`'s blacklist entry (a deny-list entry stays). Returns
@@ -704,6 +777,30 @@ impl Builder {
     /// (default 0.5).
     pub fn min_success_rate(mut self, rate: f64) -> Self {
         self.config.min_success_rate = rate;
+        self
+    }
+
+    /// See [`Config::block_ip_after_domains`] (default 3).
+    pub fn block_ip_after_domains(mut self, n: usize) -> Self {
+        self.config.block_ip_after_domains = n;
+        self
+    }
+
+    /// See [`Config::probe_timeout`] (default 2 s).
+    pub fn probe_timeout(mut self, d: Duration) -> Self {
+        self.config.probe_timeout = d;
+        self
+    }
+
+    /// See [`Config::negative_dns_ttl`] (default 30 s).
+    pub fn negative_dns_ttl(mut self, d: Duration) -> Self {
+        self.config.negative_dns_ttl = d;
+        self
+    }
+
+    /// See [`Config::allow_private_addresses`] (default false).
+    pub fn allow_private_addresses(mut self, on: bool) -> Self {
+        self.config.allow_private_addresses = on;
         self
     }
 

@@ -18,10 +18,12 @@ use crate::{
     error::Error,
     pool::{Handle, Pool},
     pooled::Pooled,
+    probe::ProbeGuard,
     stats::ConnectionInfo,
     sync::{Arc, StdArc},
 };
 use std::{
+    collections::HashMap,
     fmt,
     future::Future,
     net::IpAddr,
@@ -150,6 +152,12 @@ pub(crate) struct Services {
     started: AtomicBool,
     resolver: Option<ResolverRef>,
     config: Mutex<Config>,
+    /// Resolutions in flight, one per domain: later first requests wait
+    /// for it instead of resolving again.
+    resolving: Mutex<HashMap<StdArc<str>, StdArc<tokio::sync::Mutex<()>>>>,
+    /// Failed resolutions, remembered for `negative_dns_ttl`: when they
+    /// expire and why they failed.
+    failed: Mutex<HashMap<StdArc<str>, (Instant, String)>>,
 }
 
 impl Services {
@@ -162,6 +170,8 @@ impl Services {
             started: AtomicBool::new(false),
             resolver,
             config: Mutex::new(config.clone()),
+            resolving: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -182,6 +192,35 @@ impl Services {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether `ip` points inward: private (RFC 1918, unique local),
+/// loopback, link-local (cloud metadata services live at 169.254.169.254
+/// and fd00:ec2::254), unspecified, shared address space (100.64/10), or
+/// an IPv4-mapped form of one of these.
+pub(crate) fn is_inward(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_inward(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local, fd00:ec2::254 among them
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+        }
+    }
 }
 
 /// What one sweep round did.
@@ -251,11 +290,59 @@ impl<C: Connect> Pool<C> {
 
     /// Resolves a domain that has no addresses yet (and was never given
     /// any), if the pool has a resolver.
+    ///
+    /// Called before a dial takes one of the `max_concurrent_dials`
+    /// permits, so that a slow resolver does not hold them. Concurrent
+    /// first requests to a domain share one resolution (single flight),
+    /// and a failed one is remembered for `negative_dns_ttl`: requests in
+    /// that time fail at once with the same error.
     pub(crate) async fn resolve_if_unknown(&self, d: &Arc<Domain<C::Conn>>) -> Result<(), Error> {
+        if d.ip_source() != IPS_NONE || self.inner.services.resolver.is_none() {
+            return Ok(());
+        }
+        let services = &self.inner.services;
+        let key = d.key().clone();
+        let remembered = || -> Result<(), Error> {
+            let mut failed = lock(&services.failed);
+            match failed.get(&key) {
+                Some((until, why)) if *until > Instant::now() => Err(Error::Resolve {
+                    domain: key.clone(),
+                    source: format!("{why} (failed recently; not retried for negative_dns_ttl)")
+                        .into(),
+                }),
+                Some(_) => {
+                    failed.remove(&key);
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        };
+        remembered()?;
+        let flight = lock(&services.resolving)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        // Another request may have resolved (or failed) while this one
+        // waited for its turn.
         if d.ip_source() != IPS_NONE {
             return Ok(());
         }
-        self.resolve_domain(d).await.map(|_| ())
+        remembered()?;
+        let r = self.resolve_domain(d).await;
+        lock(&services.resolving).remove(&key);
+        if let Err(e) = &r {
+            let ttl = self.inner.shared.settings.negative_dns_ttl();
+            let until = Instant::now()
+                .checked_add(ttl)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+            let why = match e {
+                Error::Resolve { source, .. } => source.to_string(),
+                e => e.to_string(),
+            };
+            lock(&services.failed).insert(key, (until, why));
+        }
+        r.map(|_| ())
     }
 
     /// Asks the resolver for `d`'s addresses and installs them. Returns
@@ -265,6 +352,12 @@ impl<C: Connect> Pool<C> {
             return Ok(false);
         };
         let (host, port) = d.host_port();
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            // An IP literal names its own address, as the user wrote it:
+            // trusted like set_ips, no resolver asked.
+            d.set_resolved_ips(&[ip]);
+            return Ok(true);
+        }
         let timeout = self.inner.shared.settings.connect_timeout();
         let ips = match tokio::time::timeout(timeout, r.0.resolve_dyn(host, port)).await {
             Ok(r) => r?,
@@ -276,6 +369,26 @@ impl<C: Connect> Pool<C> {
             }
         };
         tracing::debug!(domain = %d.key(), ?ips, "hotpool: resolved");
+        let allow_private = lock(&self.inner.services.config).allow_private_addresses;
+        let ips = if allow_private {
+            ips
+        } else {
+            let (public, inward): (Vec<IpAddr>, Vec<IpAddr>) =
+                ips.into_iter().partition(|ip| !is_inward(*ip));
+            if !inward.is_empty() {
+                tracing::warn!(domain = %d.key(), ?inward, "hotpool: resolver answered private addresses; refused");
+            }
+            if public.is_empty() && !inward.is_empty() {
+                return Err(Error::Resolve {
+                    domain: d.key().clone(),
+                    source: format!(
+                        "resolved only to private, loopback, link-local or metadata addresses {inward:?} (refused; allow_private_addresses(true) permits them)"
+                    )
+                    .into(),
+                });
+            }
+            public
+        };
         d.set_resolved_ips(&ips);
         Ok(true)
     }
@@ -306,7 +419,10 @@ impl<C: Connect> Pool<C> {
         let mut report = SweepReport::default();
         let probe_after = crate::state::ticks_from(settings.health_interval());
         let refresh = crate::state::ticks_from(settings.dns_refresh());
-        let probe_timeout = settings.connect_timeout();
+        // Bounded: while probed, a connection is out of the idle queue, and
+        // a waiter at the domain limit must not wait a whole connect
+        // time-out for it.
+        let probe_timeout = settings.probe_timeout();
         for d in shared.domains() {
             if shared.is_closed() {
                 break;
@@ -318,34 +434,31 @@ impl<C: Connect> Pool<C> {
             if !probe.is_empty() {
                 let limit = StdArc::new(Semaphore::new(settings.probe_concurrency()));
                 let mut set = JoinSet::new();
-                for (mut slot, word) in probe {
+                // Every slot taken out for probing is held by a guard from
+                // here on: a sweep cancelled while it waits for a permit,
+                // or a probe task aborted or panicking, closes its slot
+                // instead of dropping it uncounted.
+                let mut pending: Vec<ProbeGuard<C::Conn>> = probe
+                    .into_iter()
+                    .map(|(slot, word)| ProbeGuard::new(&d, slot, word))
+                    .collect();
+                pending.reverse();
+                while let Some(mut guard) = pending.pop() {
                     let Ok(permit) = limit.clone().acquire_owned().await else {
                         break;
                     };
                     let connector = self.inner.connector.clone();
-                    let dom = d.clone();
                     set.spawn(async move {
                         let _permit = permit;
-                        let r = tokio::time::timeout(probe_timeout, connector.probe(&mut slot.conn))
+                        let probed = connector.probe(&mut guard.slot().conn);
+                        let r = tokio::time::timeout(probe_timeout, probed)
                             .await
                             .unwrap_or_else(|_| {
                                 Err(Error::connect(format!(
                                     "health probe got no answer within {probe_timeout:?}"
                                 )))
                             });
-                        match r {
-                            Ok(()) => {
-                                dom.count_probe(true);
-                                dom.restore_probed(slot, word);
-                                Ok(())
-                            }
-                            Err(e) => {
-                                dom.count_probe(false);
-                                tracing::debug!(domain = %dom.key(), addr = %slot.meta.target.addr(), error = %e, "hotpool: health probe failed");
-                                dom.close_unhealthy(slot);
-                                Err(e)
-                            }
-                        }
+                        guard.finish(r)
                     });
                 }
                 while let Some(j) = set.join_next().await {
@@ -355,8 +468,11 @@ impl<C: Connect> Pool<C> {
                         Ok(Err(e)) => {
                             report.probe_failures += 1;
                             if let Error::Blocked { ip, .. } = e {
-                                if self.block(ip) {
-                                    tracing::info!(%ip, "hotpool: address blacklisted by a probe");
+                                let until = shared.ticker.now().saturating_add(
+                                    crate::state::ticks_from(settings.blacklist_ttl()),
+                                );
+                                if shared.block_pair(&d, ip, until).0 {
+                                    tracing::info!(domain = %d.key(), %ip, "hotpool: a probe found the address refusing the domain");
                                 }
                             }
                         }

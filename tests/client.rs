@@ -148,15 +148,21 @@ async fn a_403_address_is_blacklisted_and_tried_again_after_expiry() {
         assert_eq!(resp.remote_addr().ip(), good);
         resp.bytes().await.unwrap();
     }
-    assert!(client.pool().is_blocked(bad));
-    assert!(!client.pool().is_blocked(good));
-    assert_eq!(client.stats().blacklisted, 1);
+    // The pair (domain, address) is blocked, not the address for all.
+    assert!(client.pool().is_blocked_for(&server.key(), bad));
+    assert!(!client.pool().is_blocked(bad));
+    assert!(!client.pool().is_blocked_for(&server.key(), good));
+    assert_eq!(
+        client.pool().blocked_pairs(),
+        [(server.key(), bad)],
+        "one pair blocked"
+    );
     assert!(server.seen_at(bad) <= 1, "the bad address saw only a probe");
     let seen_bad = server.seen_at(bad);
 
     // After the blacklist entry expires, new dials try the address again.
     mock.increment(Duration::from_secs(61));
-    assert!(!client.pool().is_blocked(bad), "expired");
+    assert!(!client.pool().is_blocked_for(&server.key(), bad), "expired");
     for _ in 0..4 {
         while let Some(c) = client.pool().try_get(&server.key()) {
             hotpool::Pooled::discard(c);
@@ -172,7 +178,10 @@ async fn a_403_address_is_blacklisted_and_tried_again_after_expiry() {
         server.seen_at(bad) > seen_bad,
         "the expired address was probed again"
     );
-    assert!(client.pool().is_blocked(bad), "and blacklisted again");
+    assert!(
+        client.pool().is_blocked_for(&server.key(), bad),
+        "and blocked again"
+    );
     assert_eq!(client.stats().requests.failures.total(), 0);
     assert_drained(&client, &server).await;
 }
@@ -193,7 +202,7 @@ async fn every_address_blocked_is_a_blocked_error() {
     let e = client.get(&server.url("/")).await.unwrap_err();
     assert!(e.is_blocked(), "{e}");
     assert!(e.to_string().contains("127.0.0.2"), "{e}");
-    assert!(client.pool().is_blocked(ip(2)));
+    assert!(client.pool().is_blocked_for(&server.key(), ip(2)));
     // The next request does not dial at all.
     let e = client.get(&server.url("/")).await.unwrap_err();
     assert!(e.is_blocked(), "{e}");
@@ -215,7 +224,8 @@ async fn a_failed_probe_closes_without_blacklisting() {
         },
     )
     .await;
-    let client = build(builder(&ca), &server, &[ip(2)]);
+    // The seed's strict rule: anything but 200 (and 403) closes.
+    let client = build(builder(&ca).strict_validation(), &server, &[ip(2)]);
     let e = client.get(&server.url("/")).await.unwrap_err();
     assert!(e.is_validation(), "{e}");
     assert!(e.to_string().contains("503"), "{e}");
@@ -223,7 +233,9 @@ async fn a_failed_probe_closes_without_blacklisting() {
     assert_eq!(client.stats().total.connections, 0);
     // A custom probe on a path that answers 200 passes.
     let ok = build(
-        builder(&ca).validation_request(http::Method::GET, "/status/204"),
+        builder(&ca)
+            .strict_validation()
+            .validation_request(http::Method::GET, "/status/200"),
         &server,
         &[ip(2)],
     );
@@ -529,7 +541,7 @@ async fn get_validated_replaces_a_reused_connection_that_fails_the_probe() {
         },
     )
     .await;
-    let client = build(builder(&ca), &server, &[ip(2)]);
+    let client = build(builder(&ca).strict_validation(), &server, &[ip(2)]);
     client
         .get(&server.url("/"))
         .await

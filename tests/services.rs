@@ -106,8 +106,8 @@ async fn a_probe_blacklists_an_address_that_started_answering_403() {
     assert_eq!(server.accepts(), 2);
     server.set(|o| o.forbidden = vec![ip(2)]);
     // The connections sit idle past the interval; a sweep probes them.
-    eventually("403 address blacklisted", || {
-        client.pool().is_blocked(ip(2))
+    eventually("403 address blocked for the domain", || {
+        client.pool().is_blocked_for(&server.key(), ip(2))
     })
     .await;
     let s = client.stats();
@@ -116,7 +116,8 @@ async fn a_probe_blacklists_an_address_that_started_answering_403() {
         "{:?}",
         s.total
     );
-    assert!(!client.pool().is_blocked(ip(3)));
+    assert!(!client.pool().is_blocked_for(&server.key(), ip(3)));
+    assert!(!client.pool().is_blocked(ip(2)), "one domain: a pair block");
     eventually("its connection closed", || {
         client
             .pool()
@@ -202,6 +203,7 @@ async fn a_changed_resolver_answer_retires_the_old_address() {
     let answer = Switch(Arc::new(Mutex::new(vec![ip(2)])));
     let client = builder(&ca)
         .resolver(answer.clone())
+        .allow_private_addresses(true)
         .health_check_interval(Duration::from_millis(50))
         .dns_refresh_interval(Duration::from_millis(100))
         .build()

@@ -28,6 +28,8 @@ pub struct ClientBuilder {
     opts: HttpOptions,
     timeout: Duration,
     max_body_size: Option<u64>,
+    strict: bool,
+    probe: Option<(Method, String)>,
     keep_alive: bool,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
@@ -41,6 +43,8 @@ impl Default for ClientBuilder {
             opts: HttpOptions::default(),
             timeout: DEFAULT_TIMEOUT,
             max_body_size: Some(DEFAULT_MAX_BODY_SIZE),
+            strict: false,
+            probe: None,
             keep_alive: true,
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
@@ -182,6 +186,30 @@ impl ClientBuilder {
     /// (default 0.5).
     pub fn min_success_rate(mut self, rate: f64) -> Self {
         self.pool = self.pool.min_success_rate(rate);
+        self
+    }
+
+    /// See [`Config::block_ip_after_domains`] (default 3).
+    pub fn block_ip_after_domains(mut self, n: usize) -> Self {
+        self.pool = self.pool.block_ip_after_domains(n);
+        self
+    }
+
+    /// See [`Config::probe_timeout`] (default 2 s).
+    pub fn probe_timeout(mut self, d: Duration) -> Self {
+        self.pool = self.pool.probe_timeout(d);
+        self
+    }
+
+    /// See [`Config::negative_dns_ttl`] (default 30 s).
+    pub fn negative_dns_ttl(mut self, d: Duration) -> Self {
+        self.pool = self.pool.negative_dns_ttl(d);
+        self
+    }
+
+    /// See [`Config::allow_private_addresses`] (default false).
+    pub fn allow_private_addresses(mut self, on: bool) -> Self {
+        self.pool = self.pool.allow_private_addresses(on);
         self
     }
 
@@ -385,11 +413,28 @@ impl ClientBuilder {
     /// Validates each new connection with `method path` (default `HEAD /`)
     /// under the status rules.
     pub fn validation_request(mut self, method: Method, path: &str) -> Self {
-        match StatusValidator::new().path(path) {
+        let base = if self.strict {
+            StatusValidator::strict()
+        } else {
+            StatusValidator::new()
+        };
+        self.probe = Some((method.clone(), path.to_owned()));
+        match base.path(path) {
             Ok(v) => self.opts.validator = Some(Arc::new(v.method(method))),
             Err(e) => self.fail(e),
         }
         self
+    }
+
+    /// Judges probes by the seed's strict rule
+    /// ([`strict_verdict`](crate::strict_verdict): 200 keeps, 403 blocks,
+    /// anything else closes) instead of [`default_verdict`](crate::default_verdict).
+    /// Keeps the probe request set by
+    /// [`validation_request`](ClientBuilder::validation_request).
+    pub fn strict_validation(mut self) -> Self {
+        self.strict = true;
+        let (method, path) = self.probe.clone().unwrap_or((Method::HEAD, "/".to_owned()));
+        self.validation_request(method, &path)
     }
 
     /// No validation: new connections are used as soon as the handshake is

@@ -345,7 +345,7 @@ impl Client {
                     if let Err(e) = flight.conn().validate(opts, &**v, Some(&path)).await {
                         tracing::debug!(url = %url, error = %e, "hotpool: reused connection failed validation");
                         if let Error::Blocked { ip, .. } = e {
-                            self.inner.pool.block(ip);
+                            self.inner.pool.block_pair(&dest.key, ip);
                         }
                         fresh = true;
                         continue;
@@ -362,6 +362,12 @@ impl Client {
             let before = flight.conn().bytes_read();
             match flight.conn().send(r).await {
                 Ok(resp) => {
+                    if matches!(resp.status().as_u16(), 429 | 503) {
+                        if let Some(d) = retry_after(resp.headers()) {
+                            tracing::debug!(url = %url, retry_after = ?d, "hotpool: the site asks us to slow down");
+                            self.inner.pool.throttle(&dest.key, d);
+                        }
+                    }
                     return Response::new(
                         resp,
                         flight.into_inner(),
@@ -401,7 +407,14 @@ impl Client {
                 pool.get(&dest.key).await
             };
             let e = match r {
-                Ok(c) => return Ok(c),
+                Ok(mut c) => {
+                    if let Some(d) = c.take_retry_after() {
+                        // The probe of this new connection was told to
+                        // slow down: no new dials to the domain for a while.
+                        pool.throttle(&dest.key, d);
+                    }
+                    return Ok(c);
+                }
                 Err(e) => e,
             };
             tries += 1;
@@ -410,7 +423,9 @@ impl Client {
             // that got 403 has had its IP blacklisted by the pool, so the
             // next dial skips it.
             let redial = if e.is_blocked() {
-                addrs.iter().any(|a| !pool.is_blocked(a.ip()))
+                addrs
+                    .iter()
+                    .any(|a| !pool.is_blocked_for(&dest.key, a.ip()))
             } else {
                 e.is_connect_refused()
                     || e.is_connect_timeout()

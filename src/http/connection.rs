@@ -15,6 +15,7 @@ use hyper::{
     body::Incoming,
     client::conn::{http1, http2},
 };
+use std::time::Duration;
 use std::{
     fmt, io,
     pin::Pin,
@@ -45,6 +46,9 @@ pub struct HttpConnection {
     pub(super) profile: Arc<str>,
     pub(super) accept_language: HeaderValue,
     pub(super) requests: u64,
+    /// A throttle the validation probe asked for, not yet passed on to the
+    /// pool.
+    pub(super) retry_after: Option<Duration>,
 }
 
 impl fmt::Debug for HttpConnection {
@@ -80,6 +84,13 @@ impl HttpConnection {
     /// The `Accept-Language` value drawn for this connection.
     pub fn accept_language(&self) -> &HeaderValue {
         &self.accept_language
+    }
+
+    /// The throttle the validation probe asked for (a 429, or a 503 with
+    /// `Retry-After`), taken once: the client passes it to
+    /// [`Pool::throttle`](crate::Pool::throttle).
+    pub fn take_retry_after(&mut self) -> Option<Duration> {
+        self.retry_after.take()
     }
 
     /// Requests sent on it (the validation probe included).
@@ -207,7 +218,7 @@ impl HttpConnection {
             let resp = self.send(req).await?;
             let (parts, body) = resp.into_parts();
             let verdict = validator.judge(&self.target, &parts);
-            if verdict == Verdict::Accept {
+            if matches!(verdict, Verdict::Accept | Verdict::Throttle(_)) {
                 // Drain the body so that the connection can take the next
                 // request.
                 drain(body, PROBE_BODY_LIMIT)
@@ -229,6 +240,11 @@ impl HttpConnection {
             }
         };
         match verdict {
+            Verdict::Throttle(d) => {
+                tracing::info!(domain = %self.target.domain(), addr = %self.target.addr(), %status, retry_after = ?d, "hotpool: probe says slow down");
+                self.retry_after = Some(d);
+                Ok(())
+            }
             Verdict::Accept => {
                 tracing::debug!(domain = %self.target.domain(), addr = %self.target.addr(), %status, "hotpool: validated");
                 Ok(())

@@ -140,6 +140,7 @@ impl HttpConnector {
             profile,
             accept_language: self.opts.pick_language(),
             requests: 0,
+            retry_after: None,
         })
     }
 }

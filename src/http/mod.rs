@@ -22,7 +22,10 @@ pub use client::{Client, Timeout};
 pub use connection::HttpConnection;
 pub use connector::HttpConnector;
 pub use response::Response;
-pub use validate::{status_verdict, StatusValidator, Validate, Verdict};
+pub use validate::{
+    default_verdict, retry_after, status_verdict, strict_verdict, StatusValidator, Validate,
+    Verdict,
+};
 
 pub(crate) use body::Limits;
 pub(crate) use client::DEFAULT_MAX_BODY_SIZE;

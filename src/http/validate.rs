@@ -8,6 +8,7 @@ use http::{
     uri::{PathAndQuery, Uri},
     Method, Request, StatusCode,
 };
+use std::time::Duration;
 
 /// What a [`Validate`] rule decided about a probe's response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,9 +16,17 @@ use http::{
 pub enum Verdict {
     /// The connection may be used.
     Accept,
-    /// The address refuses us: blacklist its IP and fail the dial with
-    /// [`Error::Blocked`].
+    /// The site refuses us at this address: block the pair (domain, IP)
+    /// and fail the dial with [`Error::Blocked`] (the client dials the
+    /// domain's next address).
     Block,
+    /// The connection works, but the site asks us to slow down (a 429, or
+    /// a 503 with `Retry-After`): keep the connection, and dial no new
+    /// connection to the domain for this long ([`Pool::throttle`]). The
+    /// site limits us, not the address: no other address is tried.
+    ///
+    /// [`Pool::throttle`]: crate::Pool::throttle
+    Throttle(Duration),
     /// The connection is closed and the dial fails with
     /// [`Error::Validation`] carrying this reason; the IP is not
     /// blacklisted.
@@ -27,9 +36,10 @@ pub enum Verdict {
 /// A rule for validating connections: the probe request sent on each new
 /// connection before its first use, and the judgement of its response.
 ///
-/// [`StatusValidator`] is the default (`HEAD /`, 2xx/3xx accept, 403
-/// blocks, anything else rejects); implement this trait for other rules,
-/// for example to look for a block page behind a 200.
+/// [`StatusValidator`] is the default (`HEAD /` judged by
+/// [`default_verdict`]); [`StatusValidator::strict`] is the seed's rule
+/// ([`strict_verdict`]). Implement this trait for other rules, for example
+/// to look for a block page behind a 200.
 ///
 /// # Examples
 ///
@@ -62,15 +72,74 @@ pub trait Validate: Send + Sync + 'static {
     /// the path it is about to fetch.
     fn probe(&self, target: &Target, path: Option<&str>) -> Request<Bytes>;
 
-    /// Judges the probe's response. The default applies the status rules:
-    /// 2xx and 3xx accept, 403 blocks, anything else rejects.
+    /// Judges the probe's response; by default with [`default_verdict`].
     fn judge(&self, target: &Target, response: &http::response::Parts) -> Verdict {
         let _ = target;
-        status_verdict(response.status)
+        default_verdict(response)
     }
 }
 
-/// The status rules: 2xx and 3xx accept, 403 blocks, anything else rejects.
+/// Throttle when a 429 names no `Retry-After`.
+pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Longest throttle a `Retry-After` can ask for.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The `Retry-After` of a response (delta-seconds or an HTTP date), at
+/// most an hour; `None` if absent or unreadable.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let d = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(v).ok()?;
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(d.min(MAX_RETRY_AFTER))
+}
+
+/// The default rule: it separates "does this connection work" from "does
+/// this site refuse us here".
+///
+/// - Any complete response proves the connection works: accept — a site
+///   whose `/` answers 404 or 405 is still crawlable.
+/// - 403: the site refuses us at this address: [`Verdict::Block`] (the
+///   pair (domain, IP)).
+/// - 429, and 503 with `Retry-After`: the site limits us: accept, and
+///   [`Verdict::Throttle`] the domain for `Retry-After` (5 s for a 429
+///   without one; at most an hour).
+pub fn default_verdict(response: &http::response::Parts) -> Verdict {
+    match response.status {
+        StatusCode::FORBIDDEN => Verdict::Block,
+        StatusCode::TOO_MANY_REQUESTS => {
+            Verdict::Throttle(retry_after(&response.headers).unwrap_or(DEFAULT_RETRY_AFTER))
+        }
+        StatusCode::SERVICE_UNAVAILABLE => match retry_after(&response.headers) {
+            Some(d) => Verdict::Throttle(d),
+            None => Verdict::Accept,
+        },
+        _ => Verdict::Accept,
+    }
+}
+
+/// The seed's strict rule: 200 keeps the connection, 403 blocks, anything
+/// else closes it ([`Verdict::Reject`]).
+pub fn strict_verdict(status: StatusCode) -> Verdict {
+    match status {
+        StatusCode::OK => Verdict::Accept,
+        StatusCode::FORBIDDEN => Verdict::Block,
+        s => Verdict::Reject(format!("probe answered {s}")),
+    }
+}
+
+/// A status-class rule: 2xx and 3xx accept, 403 blocks, anything else
+/// rejects.
 pub fn status_verdict(status: StatusCode) -> Verdict {
     if status.is_success() || status.is_redirection() {
         Verdict::Accept
@@ -82,13 +151,15 @@ pub fn status_verdict(status: StatusCode) -> Verdict {
 }
 
 /// The default [`Validate`] rule: a configurable probe (method, path, body,
-/// headers; `HEAD /` by default) judged by [`status_verdict`].
+/// headers; `HEAD /` by default) judged by [`default_verdict`], or by
+/// [`strict_verdict`] when made with [`strict`](StatusValidator::strict).
 #[derive(Clone, Debug)]
 pub struct StatusValidator {
     method: Method,
     path: PathAndQuery,
     body: Bytes,
     headers: HeaderMap,
+    strict: bool,
 }
 
 impl Default for StatusValidator {
@@ -98,14 +169,24 @@ impl Default for StatusValidator {
             path: PathAndQuery::from_static("/"),
             body: Bytes::new(),
             headers: HeaderMap::new(),
+            strict: false,
         }
     }
 }
 
 impl StatusValidator {
-    /// `HEAD /`.
+    /// `HEAD /`, judged by [`default_verdict`].
     pub fn new() -> StatusValidator {
         StatusValidator::default()
+    }
+
+    /// `HEAD /`, judged by the seed's strict rule ([`strict_verdict`]:
+    /// 200 keeps, 403 blocks, anything else closes).
+    pub fn strict() -> StatusValidator {
+        StatusValidator {
+            strict: true,
+            ..StatusValidator::default()
+        }
     }
 
     /// The probe's method.
@@ -157,5 +238,13 @@ impl Validate for StatusValidator {
         *req.uri_mut() = uri;
         *req.headers_mut() = self.headers.clone();
         req
+    }
+
+    fn judge(&self, _target: &Target, response: &http::response::Parts) -> Verdict {
+        if self.strict {
+            strict_verdict(response.status)
+        } else {
+            default_verdict(response)
+        }
     }
 }

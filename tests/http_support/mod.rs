@@ -60,6 +60,9 @@ pub struct Opts {
     pub h2: bool,
     /// Addresses that answer every request with 403.
     pub forbidden: Vec<IpAddr>,
+    /// Host names answered 403 on every address (a site refusing us,
+    /// behind an address other sites share).
+    pub forbidden_hosts: Vec<String>,
     /// Close a connection that has been idle this long.
     pub idle_close: Option<Duration>,
     /// Per connection: answer this many non-HEAD requests, then close the
@@ -357,6 +360,9 @@ fn full(b: impl Into<Bytes>) -> Out {
 fn status(code: u16) -> Response<Out> {
     let mut r = Response::new(full(format!("status {code}")));
     *r.status_mut() = StatusCode::from_u16(code).unwrap();
+    if code == 429 {
+        r.headers_mut().insert("retry-after", "30".parse().unwrap());
+    }
     r
 }
 
@@ -618,6 +624,7 @@ async fn handle(
                 .map(|h| h.split(':').next().unwrap_or(h).to_owned())
         })
         .unwrap_or_default();
+    let host_seen = host.clone();
     seen.lock().unwrap().push(Seen {
         ip,
         host,
@@ -627,7 +634,10 @@ async fn handle(
     });
     let o = opts.lock().unwrap().clone();
     let fault = o.faults.get(&ip).copied();
-    if o.forbidden.contains(&ip) || fault == Some(Fault::Forbidden) {
+    if o.forbidden.contains(&ip)
+        || fault == Some(Fault::Forbidden)
+        || o.forbidden_hosts.contains(&host_seen)
+    {
         return Ok(status(403));
     }
     let close_after = match fault {
