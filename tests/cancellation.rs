@@ -114,3 +114,51 @@ async fn every_stopping_point() {
         }
     }
 }
+
+/// A sweep cancelled while its health probes are running (connections
+/// idle past the health interval on a mock clock, probes that never
+/// answer): the probed connections are closed, not lost, and shutdown
+/// finishes.
+#[tokio::test]
+async fn sweep_cancelled_mid_probe_closes_the_probed_connections() {
+    let dummy = Dummy::new();
+    let (clock, mock) = hotpool::quanta::Clock::mock();
+    let pool = Pool::builder()
+        .clock(clock)
+        .health_check_interval(Duration::from_secs(30))
+        .idle_timeout(Duration::from_secs(3600))
+        .probe_timeout(Duration::from_secs(3600))
+        .build(dummy.clone())
+        .unwrap();
+    pool.set_ips(DOMAIN, [ip(2)]);
+    assert_eq!(pool.prewarm(DOMAIN, 3).await.unwrap(), 3);
+    dummy.ledger.probe_hang.store(true, Ordering::SeqCst);
+    mock.increment(Duration::from_secs(31));
+    // Let the sweep start its probes, then drop it.
+    for polls in [1usize, 3, 10] {
+        let before = dummy.ledger.probes.load(Ordering::SeqCst);
+        assert!(!poll_n_then_drop(pool.sweep_now(), polls).await);
+        if dummy.ledger.probes.load(Ordering::SeqCst) > before {
+            break;
+        }
+    }
+    assert!(
+        dummy.ledger.probes.load(Ordering::SeqCst) > 0,
+        "the sweep reached the probes"
+    );
+    // The probed connections were closed when their probes were dropped.
+    // Aborted probe tasks are dropped by the runtime soon after.
+    for _ in 0..200 {
+        if pool.debug_counts(DOMAIN).2 == pool.stats().total.idle as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let idle = pool.stats().total.idle as usize;
+    assert_eq!(pool.debug_counts(DOMAIN).2, idle, "live = idle: none lost");
+    assert_eq!(dummy.ledger.open.load(Ordering::SeqCst), idle);
+    tokio::time::timeout(Duration::from_secs(5), pool.shutdown())
+        .await
+        .expect("shutdown finishes");
+    assert_eq!(dummy.ledger.open.load(Ordering::SeqCst), 0);
+}

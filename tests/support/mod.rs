@@ -26,6 +26,10 @@ pub struct Ledger {
     /// Connections with an id below this report closed by the peer.
     pub dead_below: AtomicU64,
     pub targets: Mutex<Vec<SocketAddr>>,
+    /// Health probes started.
+    pub probes: AtomicU64,
+    /// Make health probes hang (until cancelled).
+    pub probe_hang: AtomicBool,
 }
 
 /// A connection that detects being lent twice.
@@ -100,6 +104,14 @@ impl Connect for Dummy {
 
     fn is_open(&self, conn: &Conn) -> bool {
         conn.id >= self.ledger.dead_below.load(Ordering::SeqCst)
+    }
+
+    async fn probe(&self, _conn: &mut Conn) -> Result<(), Error> {
+        self.ledger.probes.fetch_add(1, Ordering::SeqCst);
+        if self.ledger.probe_hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     }
 }
 
