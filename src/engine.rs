@@ -63,6 +63,7 @@ use crate::{
 use crossbeam_utils::CachePadded;
 use event_listener::{Event, EventListener};
 use std::{
+    collections::HashMap,
     future::Future,
     hash::BuildHasher,
     net::{IpAddr, SocketAddr},
@@ -1381,6 +1382,10 @@ pub(crate) struct Shared<T: Send + 'static> {
     next_id: unmodeled::AtomicU64,
     evict_cursor: unmodeled::AtomicUsize,
     pub(crate) blacklist: Blacklist,
+    /// Addresses set per host (`set_ips`): they apply to the host on every
+    /// port, to domains made later too. Also serialises making a domain
+    /// with setting a host's addresses, so that neither misses the other.
+    host_ips: Mutex<HashMap<StdArc<str>, Vec<IpAddr>>>,
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -1402,6 +1407,7 @@ impl<T: Send + 'static> Shared<T> {
             next_id: unmodeled::AtomicU64::new(0),
             evict_cursor: unmodeled::AtomicUsize::new(0),
             blacklist: Blacklist::new(&config.allow_ips, &config.deny_ips),
+            host_ips: Mutex::new(HashMap::new()),
         }
     }
 
@@ -1481,13 +1487,38 @@ impl<T: Send + 'static> Shared<T> {
         f(&self.shards[shard].load())
     }
 
-    /// Runs `f` on the domain `key`, if the pool knows it (no allocation).
+    /// The canonical spelling of a pool key (see [`crate::key`]).
+    pub(crate) fn canonical<'k>(&self, key: &'k str) -> std::borrow::Cow<'k, str> {
+        crate::key::normalize(key, self.settings.default_port)
+    }
+
+    /// Runs `f` on the domain `key`, if the pool knows it (no allocation
+    /// for a key in canonical form).
     #[inline]
     pub(crate) fn with_known<R>(
         &self,
         key: &str,
         f: impl FnOnce(&Arc<Domain<T>>) -> R,
     ) -> Option<R> {
+        let (hash, shard) = self.locate(key);
+        match self.with_table(shard, |table| match table.find(hash, |d| &*d.key == key) {
+            Some(d) => Ok(f(d)),
+            None => Err(f),
+        }) {
+            Ok(r) => Some(r),
+            Err(f) => self.with_known_slow(key, f),
+        }
+    }
+
+    /// A miss of [`with_known`](Shared::with_known): look again under the
+    /// canonical spelling.
+    #[cold]
+    fn with_known_slow<R>(&self, key: &str, f: impl FnOnce(&Arc<Domain<T>>) -> R) -> Option<R> {
+        let canonical = self.canonical(key);
+        if canonical == key {
+            return None;
+        }
+        let key = &*canonical;
         let (hash, shard) = self.locate(key);
         self.with_table(shard, |table| table.find(hash, |d| &*d.key == key).map(f))
     }
@@ -1506,8 +1537,52 @@ impl<T: Send + 'static> Shared<T> {
         });
         match found {
             Ok(r) => r,
-            Err(f) => f(&Self::insert(this, key, hash, &this.shards[shard])),
+            Err(f) => f(&Self::find_or_insert(this, key)),
         }
+    }
+
+    /// A miss of [`with_domain`](Shared::with_domain): the domain under the
+    /// canonical spelling of `key`, made if the pool has none.
+    #[cold]
+    fn find_or_insert(this: &Arc<Self>, key: &str) -> Arc<Domain<T>> {
+        let canonical = this.canonical(key);
+        let key = &*canonical;
+        let (hash, shard) = this.locate(key);
+        if let Some(d) =
+            this.with_table(shard, |table| table.find(hash, |d| &*d.key == key).cloned())
+        {
+            return d;
+        }
+        Self::insert(this, key, hash, &this.shards[shard])
+    }
+
+    /// The addresses set for the host of `key` (on `key`'s port), for a
+    /// domain the pool has not made yet.
+    pub(crate) fn host_addrs(&self, key: &str) -> Vec<SocketAddr> {
+        let canonical = self.canonical(key);
+        let (_, port) = split_key(&canonical, self.settings.default_port);
+        lock(&self.host_ips)
+            .get(crate::key::host_of(&canonical))
+            .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets the addresses of `host` on every port: its domains now and
+    /// those made later.
+    pub(crate) fn set_host_ips(this: &Arc<Self>, key: &str, ips: &[IpAddr]) {
+        let canonical = this.canonical(key);
+        let host = crate::key::host_of(&canonical);
+        let mut map = lock(&this.host_ips);
+        map.insert(host.into(), ips.to_vec());
+        for d in this.domains() {
+            if crate::key::host_of(&d.key) == host {
+                d.set_ips(ips);
+            }
+        }
+        drop(map);
+        // The domain of `key` itself, made now if new (it takes the host's
+        // addresses as it is made).
+        Self::with_domain(this, &canonical, |_| ());
     }
 
     /// Inserts a domain by read-copy-update of its shard; returns whichever
@@ -1520,6 +1595,10 @@ impl<T: Send + 'static> Shared<T> {
         shard: &SwapCell<Table<T>>,
     ) -> Arc<Domain<T>> {
         let fresh = Arc::new(Domain::new(this, key, hash));
+        let hosts = lock(&this.host_ips);
+        if let Some(ips) = hosts.get(crate::key::host_of(key)) {
+            fresh.set_ips(ips);
+        }
         shard.rcu(|table| {
             let mut t = table.clone();
             if t.find(hash, |d| &*d.key == key).is_none() {
@@ -1527,6 +1606,7 @@ impl<T: Send + 'static> Shared<T> {
             }
             t
         });
+        drop(hosts);
         let table = shard.load();
         let found = table.find(hash, |d| &*d.key == key).cloned();
         found.unwrap_or(fresh)

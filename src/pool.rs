@@ -396,25 +396,30 @@ impl<C: Connect> Pool<C> {
             .flatten()
     }
 
-    /// Sets the addresses of `domain` (its port comes from the key, or the
-    /// `default_port` setting). Dials go round-robin over them. Addresses
-    /// that left the list are retired: their idle connections are closed now
-    /// and lent ones when returned.
+    /// Sets the addresses of `domain`'s host (its port comes from the key,
+    /// or the `default_port` setting). Addresses belong to the host, not
+    /// the port: `set_ips("shop.test", ..)` applies to `shop.test:8443`
+    /// too, to its domains now and those made later. The key is read in
+    /// its canonical form (lower case, no trailing dot, punycode, default
+    /// port elided). Dials go round-robin over the addresses. Addresses
+    /// that left the list are retired: their idle connections are closed
+    /// now and lent ones when returned.
     pub fn set_ips<I>(&self, domain: &str, ips: I)
     where
         I: IntoIterator,
         I::Item: Into<IpAddr>,
     {
         let ips: Vec<IpAddr> = ips.into_iter().map(Into::into).collect();
-        Shared::with_domain(&self.inner.shared, domain, |d| d.set_ips(&ips));
+        Shared::set_host_ips(&self.inner.shared, domain, &ips);
     }
 
-    /// The addresses `domain` dials (empty if it has none or is unknown).
+    /// The addresses `domain` dials (for a domain not made yet, those set
+    /// for its host; empty if none).
     pub fn ips(&self, domain: &str) -> Vec<SocketAddr> {
-        self.inner
-            .shared
+        let shared = &self.inner.shared;
+        shared
             .with_known(domain, |d| d.ips())
-            .unwrap_or_default()
+            .unwrap_or_else(|| shared.host_addrs(domain))
     }
 
     /// Blacklists `ip` for the `blacklist_ttl` setting (default 15 min), in
@@ -453,7 +458,8 @@ impl<C: Connect> Pool<C> {
     /// Lifts the pair block of (`domain`, `ip`). Returns whether there was
     /// one.
     pub fn unblock_pair(&self, domain: &str, ip: IpAddr) -> bool {
-        self.inner.shared.unblock_pair(domain, ip)
+        let shared = &self.inner.shared;
+        shared.unblock_pair(&shared.canonical(domain), ip)
     }
 
     /// Dials no new connection to `domain` for `d` (idle connections are
@@ -487,7 +493,7 @@ impl<C: Connect> Pool<C> {
     /// the pair is.
     pub fn is_blocked_for(&self, domain: &str, ip: IpAddr) -> bool {
         let shared = &self.inner.shared;
-        shared.blacklist.until_for(domain, ip) > shared.ticker.now()
+        shared.blacklist.until_for(&shared.canonical(domain), ip) > shared.ticker.now()
     }
 
     /// Lifts `ip`'s blacklist entry (a deny-list entry stays). Returns

@@ -352,7 +352,11 @@ impl<C: Connect> Pool<C> {
             return Ok(false);
         };
         let (host, port) = d.host_port();
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             // An IP literal names its own address, as the user wrote it:
             // trusted like set_ips, no resolver asked.
             d.set_resolved_ips(&[ip]);

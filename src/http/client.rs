@@ -124,6 +124,19 @@ pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
     start + timeout.min(FAR)
 }
 
+/// `uri` as text with any user info (`user:password@`) replaced by `***@`,
+/// for error messages and logs.
+fn redacted(uri: &Uri) -> String {
+    let s = uri.to_string();
+    match uri.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            let (_, host) = a.as_str().rsplit_once('@').unwrap_or(("", a.as_str()));
+            s.replacen(a.as_str(), &format!("***@{host}"), 1)
+        }
+        _ => s,
+    }
+}
+
 /// Where a URL goes.
 struct Dest {
     key: String,
@@ -259,7 +272,7 @@ impl Client {
             .extensions()
             .get::<Timeout>()
             .map_or(self.inner.timeout, |t| t.0);
-        let url = req.uri().to_string();
+        let url = redacted(req.uri());
         let limits = Limits {
             deadline: deadline_after(start, timeout),
             timeout,
@@ -287,7 +300,7 @@ impl Client {
 
     fn dest(&self, uri: &Uri) -> Result<Dest, Error> {
         let bad = |reason: &str| Error::InvalidUrl {
-            url: uri.to_string(),
+            url: redacted(uri),
             reason: reason.to_owned(),
         };
         match uri.scheme_str() {
@@ -295,17 +308,22 @@ impl Client {
             Some(_) => return Err(bad("only https URLs are supported")),
             None => return Err(bad("not an absolute URL (no scheme)")),
         }
-        let host = match uri.host() {
-            Some(h) if !h.is_empty() => h,
+        let authority = match uri.authority() {
+            Some(a) if !a.host().is_empty() => a,
             _ => return Err(bad("no host")),
         };
-        let port = uri.port_u16().unwrap_or(443);
-        let host = host.to_ascii_lowercase();
-        let key = if port == self.inner.default_port {
-            host.clone()
-        } else {
-            format!("{host}:{port}")
-        };
+        if authority.as_str().contains('@') {
+            // Credentials in a URL would be sent nowhere useful (the client
+            // does not do HTTP authentication) and must never leak into a
+            // Host header or a log line of the key.
+            return Err(bad("user info (user:password@) in URLs is not supported"));
+        }
+        let port = authority.port_u16().unwrap_or(443);
+        let key = crate::key::normalize(
+            &format!("{}:{port}", authority.host()),
+            self.inner.default_port,
+        )
+        .into_owned();
         Ok(Dest { key })
     }
 
@@ -440,9 +458,8 @@ impl Client {
         }
     }
 
-    /// Sets the addresses of a pool key: the URL's host, with `:port` when
-    /// the URL names a port other than the default (443). See
-    /// [`Pool::set_ips`].
+    /// Sets the addresses of a host (a port in `key` is ignored: addresses
+    /// belong to the host, on every port). See [`Pool::set_ips`].
     pub fn set_ips<I>(&self, key: &str, ips: I)
     where
         I: IntoIterator<Item = IpAddr>,

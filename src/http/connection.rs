@@ -153,10 +153,10 @@ impl HttpConnection {
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let authority = match parts.uri.authority() {
-            Some(a) => a.clone(),
-            None => self.authority()?,
-        };
+        // The connection's own authority (its canonical host, and the port
+        // when not 443), whatever the spelling of the URL: the same Host
+        // for every request on it, and never user info.
+        let authority = self.authority()?;
         match self.sender {
             Sender::H1(_) => {
                 parts.uri = Uri::from(path);

@@ -1,0 +1,100 @@
+//! One key per host and port, whatever the spelling, and addresses that
+//! belong to the host on every port.
+mod http_support;
+mod support;
+mod tls_support;
+
+use hotpool::{Client, Pool, ProfileChoice};
+use http_support::{serve, Opts};
+use std::{net::SocketAddr, time::Duration};
+use support::{ip, Dummy};
+use tls_support::{Ca, NAME};
+
+#[tokio::test]
+async fn every_spelling_of_a_host_is_one_domain() {
+    let pool = Pool::builder().build(Dummy::new()).unwrap();
+    pool.set_ips("Example.COM.", [ip(2)]);
+    for k in [
+        "example.com",
+        "EXAMPLE.com",
+        "example.com.",
+        "example.com:443",
+    ] {
+        drop(pool.get(k).await.unwrap());
+    }
+    let s = pool.stats();
+    assert_eq!(s.domains.len(), 1, "{:?}", s.domains);
+    assert_eq!(&*s.domains[0].domain, "example.com");
+    assert_eq!(
+        s.total.connections, 1,
+        "one connection served every spelling"
+    );
+
+    // Internationalised names are their punycode form.
+    pool.set_ips("bücher.example", [ip(3)]);
+    assert_eq!(
+        pool.ips("xn--bcher-kva.example"),
+        ["127.0.0.3:443".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        pool.ips("BÜCHER.example."),
+        pool.ips("xn--bcher-kva.example")
+    );
+    // IPv6 literals are bracketed, the default port elided.
+    pool.set_ips("2001:DB8::1", [ip(4)]);
+    assert_eq!(pool.ips("[2001:db8::1]:443").len(), 1);
+}
+
+#[tokio::test]
+async fn addresses_belong_to_the_host_not_the_port() {
+    let pool = Pool::builder().build(Dummy::new()).unwrap();
+    // A domain on another port, made before the addresses are set...
+    let early = pool.domain("shop.test:9443");
+    pool.set_ips("shop.test", [ip(2), ip(3)]);
+    let want = |port: u16| -> Vec<SocketAddr> {
+        vec![SocketAddr::new(ip(2), port), SocketAddr::new(ip(3), port)]
+    };
+    assert_eq!(pool.ips("shop.test:9443"), want(9443));
+    drop(early.get().await.unwrap());
+    // ...and one made after.
+    assert_eq!(pool.ips("shop.test:8443"), want(8443));
+    drop(pool.get("shop.test:8443").await.unwrap());
+    assert_eq!(pool.ips("shop.test"), want(443));
+    // Setting them through a key with a port is the same.
+    pool.set_ips("SHOP.test:8443", [ip(4)]);
+    assert_eq!(pool.ips("shop.test"), [SocketAddr::new(ip(4), 443)]);
+}
+
+#[tokio::test]
+async fn urls_are_keyed_canonically_and_user_info_is_refused() {
+    let ca = Ca::new();
+    let server = serve(&ca, &[ip(2)], Opts::default()).await;
+    let client = Client::builder()
+        .add_root_certificate(ca.cert())
+        .profile_choice(ProfileChoice::Fixed("classic-h2".into()))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // Addresses set for the bare host serve the URL's port.
+    client.set_ips(NAME, [ip(2)]);
+    let upper = NAME.to_ascii_uppercase();
+    for host in [NAME, upper.as_str(), &format!("{NAME}.")] {
+        let url = format!("https://{host}:{}/", server.port);
+        let resp = client.get(&url).await.unwrap();
+        assert_eq!(resp.status(), 200, "{url}");
+        resp.bytes().await.unwrap();
+    }
+    assert_eq!(server.accepts(), 1, "one domain, one connection");
+    // The Host the server saw is the canonical one.
+    assert!(server.seen().iter().all(|s| s.host == NAME));
+
+    let e = client
+        .get(&format!("https://crawler:s3cret@{NAME}:{}/", server.port))
+        .await
+        .unwrap_err();
+    assert!(e.is_invalid_url(), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("user info"), "{msg}");
+    assert!(!msg.contains("s3cret"), "the password leaked: {msg}");
+    assert_eq!(server.accepts(), 1, "nothing dialed");
+}
