@@ -266,6 +266,12 @@ pub(crate) struct Addr {
     /// This IP's blacklist deadline in ticks (0: not blocked), a copy of the
     /// pool blacklist's entry kept here for the hot path.
     blocked_until: unmodeled::AtomicU64,
+    /// Dials skip this address until then (ticks): its last dials failed
+    /// (refused, timed out, TLS or certificate error, garbage, reset,
+    /// failed validation).
+    aside_until: unmodeled::AtomicU64,
+    /// Dial failures in a row (0 after a success).
+    fails: unmodeled::AtomicU64,
 }
 
 impl Addr {
@@ -274,7 +280,31 @@ impl Addr {
             addr,
             retired: unmodeled::AtomicBool::new(false),
             blocked_until: unmodeled::AtomicU64::new(blocked_until),
+            aside_until: unmodeled::AtomicU64::new(0),
+            fails: unmodeled::AtomicU64::new(0),
         })
+    }
+
+    /// A dial to this address failed: set it aside for 5 s, doubling with
+    /// each failure in a row, at most 5 minutes.
+    pub(crate) fn dial_failed(&self, now: u64) {
+        let n = self.fails.fetch_add(1, unmodeled::Ordering::Relaxed);
+        let secs = (5u64 << n.min(6)).min(300);
+        let until = now.saturating_add(state::ticks_from(Duration::from_secs(secs)));
+        self.aside_until.store(until, unmodeled::Ordering::Relaxed);
+    }
+
+    /// A dial to this address succeeded: it is no longer set aside.
+    pub(crate) fn dial_succeeded(&self) {
+        if self.fails.load(unmodeled::Ordering::Relaxed) != 0 {
+            self.fails.store(0, unmodeled::Ordering::Relaxed);
+            self.aside_until.store(0, unmodeled::Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn is_aside(&self, now: u64) -> bool {
+        self.aside_until.load(unmodeled::Ordering::Relaxed) > now
     }
 
     #[inline]
@@ -352,6 +382,7 @@ pub(crate) enum Blocked {
 struct Counters {
     dials: Counter,
     dial_failures: Counter,
+    dials_cancelled: Counter,
     waits: Counter,
     wait_timeouts: Counter,
     misses: Counter,
@@ -931,7 +962,8 @@ impl<T: Send + 'static> Domain<T> {
     // --- addresses -----------------------------------------------------------
 
     /// The next address to dial, round-robin, skipping retired and
-    /// blacklisted ones. `Err(None)`: the domain has no address;
+    /// blacklisted ones, and those set aside after failing (unless no
+    /// other is left). `Err(None)`: the domain has no address;
     /// `Err(Some(ip))`: every address is blacklisted (`ip` is one of them).
     pub(crate) fn next_addr(&self) -> Result<Arc<Addr>, Option<IpAddr>> {
         let ips = self.ips.load();
@@ -942,6 +974,7 @@ impl<T: Send + 'static> Domain<T> {
         let now = self.pool.ticker.now();
         let start = self.rr.fetch_add(1, unmodeled::Ordering::Relaxed);
         let mut blocked = None;
+        let mut aside: Option<&Arc<Addr>> = None;
         for i in 0..n {
             let a = &ips[(start + i) % n];
             if a.is_retired() {
@@ -951,9 +984,24 @@ impl<T: Send + 'static> Domain<T> {
                 blocked = Some(a.addr.ip());
                 continue;
             }
+            if a.is_aside(now) {
+                // Failing lately: only if no other address is usable, and
+                // then the one whose time aside ends first.
+                let earlier = aside.is_none_or(|b| {
+                    a.aside_until.load(unmodeled::Ordering::Relaxed)
+                        < b.aside_until.load(unmodeled::Ordering::Relaxed)
+                });
+                if earlier {
+                    aside = Some(a);
+                }
+                continue;
+            }
             return Ok(a.clone());
         }
-        Err(blocked)
+        match aside {
+            Some(a) => Ok(a.clone()),
+            None => Err(blocked),
+        }
     }
 
     /// Copies the blacklist's deadline for `ip` in this domain (the later
@@ -1150,6 +1198,10 @@ impl<T: Send + 'static> Domain<T> {
         self.counters.dials.inc();
     }
 
+    pub(crate) fn count_dial_cancelled(&self) {
+        self.counters.dials_cancelled.inc();
+    }
+
     pub(crate) fn count_dial_failure(&self) {
         self.counters.dial_failures.inc();
         self.counters.misses.inc();
@@ -1181,6 +1233,7 @@ impl<T: Send + 'static> Domain<T> {
             misses,
             dials: c.dials.get(),
             dial_failures: c.dial_failures.get(),
+            dials_cancelled: c.dials_cancelled.get(),
             waits: c.waits.get(),
             wait_timeouts: c.wait_timeouts.get(),
             puts_recycled: recycled,

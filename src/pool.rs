@@ -23,6 +23,33 @@ const BLACKLIST_SWEEP_TICKS: u64 = 60_000_000_000 >> crate::state::TICK_SHIFT;
 
 type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Send + 'a>>;
 
+/// Counts a dial dropped by its caller before it ended.
+struct DialCount<'a, T: Send + 'static>(Option<&'a Arc<Domain<T>>>);
+
+impl<T: Send + 'static> Drop for DialCount<'_, T> {
+    fn drop(&mut self) {
+        if let Some(d) = self.0 {
+            d.count_dial_cancelled();
+        }
+    }
+}
+
+/// Whether a dial failure belongs to the address dialed (another address
+/// of the domain may serve): refused, timed out, TLS or certificate error,
+/// garbage instead of TLS, reset, a failed or broken validation probe.
+/// Not: a block (handled as such), a throttle, the pool closing.
+pub(crate) fn is_address_failure(e: &Error) -> bool {
+    !(e.is_blocked() || e.is_closed() || e.is_rate_limited() || e.is_wait_timeout())
+        && (e.is_connect()
+            || e.is_connect_refused()
+            || e.is_timeout()
+            || e.is_tls()
+            || e.is_certificate()
+            || e.is_reset()
+            || e.is_validation()
+            || e.is_http())
+}
+
 /// The hot path shared by every get: an idle connection of `d`, fit to lend,
 /// in a guard holding the thread's parked reference to `d` if it has one.
 #[inline]
@@ -323,6 +350,9 @@ impl<C: Connect> Pool<C> {
         };
         let target = d.target_for(&addr);
         d.count_dial();
+        // Counts the dial as cancelled if this future is dropped before it
+        // ends: created + failed + cancelled = dials.
+        let mut counted = DialCount(Some(&d));
         let shared = &self.inner.shared;
         shared
             .blacklist
@@ -344,8 +374,10 @@ impl<C: Connect> Pool<C> {
             let _ = timeout;
             connecting.await
         };
+        counted.0 = None;
         match result {
             Ok(conn) => {
+                addr.dial_succeeded();
                 if self.inner.shared.is_closed() {
                     self.inner.connector.close(conn);
                     d.count_miss();
@@ -357,6 +389,12 @@ impl<C: Connect> Pool<C> {
             Err(e) => {
                 d.count_dial_failure();
                 let e = e.with_target(&target);
+                if is_address_failure(&e) {
+                    // This address failed, not the domain: set it aside so
+                    // that the next dials (this request's next try among
+                    // them) go to the domain's other addresses.
+                    addr.dial_failed(shared.ticker.now());
+                }
                 if let Error::Blocked { ip, .. } = e {
                     // The connector found the address refusing us (a
                     // validation probe answered 403): block the pair

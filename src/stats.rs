@@ -29,6 +29,10 @@ pub struct DomainStats {
     pub dials: u64,
     /// Dials that failed.
     pub dial_failures: u64,
+    /// Dials dropped by their caller before they ended (neither created
+    /// nor failed): `dials = created + dial_failures + dials_cancelled`
+    /// once none is in progress.
+    pub dials_cancelled: u64,
     /// `get` calls that had to wait.
     pub waits: u64,
     /// Waits that ended in `Error::WaitTimeout`.
@@ -80,6 +84,7 @@ impl DomainStats {
         self.misses += o.misses;
         self.dials += o.dials;
         self.dial_failures += o.dial_failures;
+        self.dials_cancelled += o.dials_cancelled;
         self.waits += o.waits;
         self.wait_timeouts += o.wait_timeouts;
         self.puts_recycled += o.puts_recycled;

@@ -413,8 +413,9 @@ impl Client {
     }
 
     /// Borrows a connection for `dest`, dialing the next address when one
-    /// refuses (a probe got 403, the port is closed, the dial timed out):
-    /// at most one try per address.
+    /// fails (a probe got 403, the port is closed, the dial or handshake
+    /// timed out, a TLS or certificate error, garbage, a broken probe): at
+    /// most one try per address, within the request's time.
     async fn checkout(&self, dest: &Dest, fresh: bool) -> Result<Pooled<HttpConnection>, Error> {
         let pool = &self.inner.pool;
         let mut tries = 0;
@@ -445,10 +446,11 @@ impl Client {
                     .iter()
                     .any(|a| !pool.is_blocked_for(&dest.key, a.ip()))
             } else {
-                e.is_connect_refused()
-                    || e.is_connect_timeout()
-                    || e.is_validation()
-                    || matches!(e, Error::Reset { .. })
+                // Any failure of the address (refused, connect or handshake
+                // time-out, TLS or certificate error, garbage, reset, a
+                // failed or broken probe): the pool has set it aside, and
+                // the next dial goes to another address.
+                crate::pool::is_address_failure(&e)
             };
             if redial && tries < addrs.len().clamp(1, 8) {
                 tracing::debug!(domain = %dest.key, error = %e, "hotpool: dialing the next address");

@@ -213,6 +213,12 @@ impl HttpConnection {
         let mut req = validator.probe(&self.target, path);
         opts.apply_defaults(self, req.headers_mut());
         let timeout = opts.validation_timeout;
+        let probe_name = format!(
+            "{} https://{}{}",
+            req.method(),
+            self.authority().map(|a| a.to_string()).unwrap_or_default(),
+            req.uri()
+        );
         let probe = async {
             self.ready().await?;
             let resp = self.send(req).await?;
@@ -229,7 +235,17 @@ impl HttpConnection {
         }
         .instrument(span);
         let (status, verdict) = match tokio::time::timeout(timeout, probe).await {
-            Ok(r) => r?,
+            Ok(r) => r.map_err(|e| match e {
+                // A broken exchange (reset, protocol error): a failure of
+                // this address, named with the probe's URL.
+                Error::Http { source, .. } => Error::Validation {
+                    domain: self.target.domain_arc().clone(),
+                    addr: self.target.addr(),
+                    status: None,
+                    reason: format!("probe {probe_name} failed: {source}"),
+                },
+                e => e,
+            })?,
             Err(_) => {
                 return Err(Error::Validation {
                     domain: self.target.domain_arc().clone(),
