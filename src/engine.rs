@@ -57,7 +57,7 @@ use crate::{
     sync::{
         fence, lock,
         unmodeled::{self, Counter},
-        Arc, AtomicBool, AtomicU64, AtomicUsize, IdleQueue, Mutex, Ordering, StdArc, SwapCell,
+        Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StdArc, SwapCell,
     },
 };
 use crossbeam_utils::CachePadded;
@@ -411,7 +411,7 @@ pub(crate) struct Domain<T: Send + 'static> {
     host: StdArc<str>,
     port: u16,
     hash: u64,
-    idle: IdleQueue<Box<Slot<T>>>,
+    idle: crate::idle::Idle<Box<Slot<T>>>,
     waiters: CachePadded<AtomicUsize>,
     event: Event,
     live: CachePadded<AtomicUsize>,
@@ -462,7 +462,7 @@ impl<T: Send + 'static> Domain<T> {
             host,
             port,
             hash,
-            idle: IdleQueue::new(Settings::get_usize(&pool.settings.max_per_domain)),
+            idle: crate::idle::Idle::new(Settings::get_usize(&pool.settings.max_per_domain)),
             waiters: CachePadded::new(AtomicUsize::new(0)),
             event: Event::new(),
             live: CachePadded::new(AtomicUsize::new(0)),
@@ -562,7 +562,7 @@ impl<T: Send + 'static> Domain<T> {
             return domain.close_slot(slot, Reason::DoubleLend);
         }
         slot.meta.recycled.inc_owned();
-        if let Err(slot) = domain.idle.push(slot) {
+        if let Err(slot) = domain.idle.push(slot, domain.limit()) {
             slot.meta.recycled.dec_owned();
             domain.counters.discarded.inc();
             return domain.close_slot(slot, Reason::QueueFull);
@@ -729,7 +729,7 @@ impl<T: Send + 'static> Domain<T> {
         }
         let kept = keep.len();
         for slot in keep {
-            if let Err(slot) = self.idle.push(slot) {
+            if let Err(slot) = self.idle.push(slot, self.limit()) {
                 self.close_slot(slot, Reason::QueueFull);
                 closed += 1;
             }
@@ -771,7 +771,7 @@ impl<T: Send + 'static> Domain<T> {
         if self.pool.closed.load(Ordering::Acquire) {
             return self.close_slot(slot, Reason::PoolClosed);
         }
-        if let Err(slot) = self.idle.push(slot) {
+        if let Err(slot) = self.idle.push(slot, self.limit()) {
             return self.close_slot(slot, Reason::QueueFull);
         }
         fence(Ordering::SeqCst);
@@ -812,7 +812,7 @@ impl<T: Send + 'static> Domain<T> {
             }
         }
         for slot in back {
-            if let Err(slot) = self.idle.push(slot) {
+            if let Err(slot) = self.idle.push(slot, self.limit()) {
                 self.close_slot(slot, Reason::QueueFull);
             }
         }
@@ -1019,6 +1019,12 @@ impl<T: Send + 'static> Domain<T> {
         for a in self.ips.load().iter().filter(|a| a.addr.ip() == ip) {
             a.blocked_until.store(until, unmodeled::Ordering::Relaxed);
         }
+    }
+
+    /// The domain's current `max_conns_per_domain`.
+    #[inline]
+    fn limit(&self) -> usize {
+        Settings::get_usize(&self.pool.settings.max_per_domain)
     }
 
     /// Dials no new connection to this domain until `until` (ticks);
@@ -1698,6 +1704,16 @@ impl<T: Send + 'static> Shared<T> {
             }
         }
         false
+    }
+
+    /// Wakes every waiter of every domain and of the pool: a limit was
+    /// raised, so some may now reserve capacity (the others wait again).
+    pub(crate) fn wake_all(&self) {
+        fence(Ordering::SeqCst);
+        for d in self.domains() {
+            d.event.notify(usize::MAX);
+        }
+        self.event.notify(usize::MAX);
     }
 
     /// Closes the pool: no more lends, idle connections closed, waiters

@@ -15,6 +15,7 @@ mod connect;
 mod engine;
 mod error;
 pub mod fingerprint;
+mod idle;
 mod key;
 // The folder is `src/http/`; see its module docs for the name.
 #[cfg(not(loom))]

@@ -146,7 +146,10 @@ impl Resolve for SystemResolver {
 /// What a pool keeps for its services.
 pub(crate) struct Services {
     dials: StdArc<Semaphore>,
-    dial_permits: Mutex<usize>,
+    /// `max_concurrent_dials` as configured, and the permits still owed
+    /// after lowering it while dials held them (a [`DialPermit`] returned
+    /// while some are owed is forgotten instead of released).
+    dial_permits: StdArc<Mutex<Permits>>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     started: AtomicBool,
@@ -164,7 +167,10 @@ impl Services {
     pub(crate) fn new(config: &Config, resolver: Option<ResolverRef>) -> Services {
         Services {
             dials: StdArc::new(Semaphore::new(config.max_concurrent_dials)),
-            dial_permits: Mutex::new(config.max_concurrent_dials),
+            dial_permits: StdArc::new(Mutex::new(Permits {
+                configured: config.max_concurrent_dials,
+                owed: 0,
+            })),
             stop: watch::Sender::new(false),
             tasks: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
@@ -192,6 +198,33 @@ impl Services {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The dial permits' bookkeeping; see `Services::dial_permits`.
+#[derive(Debug)]
+pub(crate) struct Permits {
+    configured: usize,
+    owed: usize,
+}
+
+/// One of the `max_concurrent_dials` permits, held for one dial. Returned
+/// to the semaphore when dropped, unless permits are owed after the limit
+/// was lowered: then it pays one back.
+pub(crate) struct DialPermit {
+    permit: Option<OwnedSemaphorePermit>,
+    state: StdArc<Mutex<Permits>>,
+}
+
+impl Drop for DialPermit {
+    fn drop(&mut self) {
+        let mut p = lock(&self.state);
+        if p.owed > 0 {
+            p.owed -= 1;
+            if let Some(permit) = self.permit.take() {
+                permit.forget();
+            }
+        }
+    }
 }
 
 /// Whether `ip` points inward: private (RFC 1918, unique local),
@@ -268,18 +301,20 @@ impl<C: Connect> Pool<C> {
 
     /// A dial permit (the pool-wide `max_concurrent_dials`), waiting up to
     /// `wait_timeout` for one.
-    pub(crate) async fn dial_permit(
-        &self,
-        d: &Arc<Domain<C::Conn>>,
-    ) -> Result<OwnedSemaphorePermit, Error> {
-        let sem = self.inner.services.dials.clone();
+    pub(crate) async fn dial_permit(&self, d: &Arc<Domain<C::Conn>>) -> Result<DialPermit, Error> {
+        let services = &self.inner.services;
+        let sem = services.dials.clone();
+        let wrap = |p| DialPermit {
+            permit: Some(p),
+            state: services.dial_permits.clone(),
+        };
         if let Ok(p) = sem.clone().try_acquire_owned() {
-            return Ok(p);
+            return Ok(wrap(p));
         }
         let wait = self.inner.shared.settings.wait_timeout();
         let start = Instant::now();
         match tokio::time::timeout(wait, sem.acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
+            Ok(Ok(p)) => Ok(wrap(p)),
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => Err(Error::WaitTimeout {
                 domain: d.key().clone(),
@@ -672,27 +707,27 @@ impl<C: Connect> Pool<C> {
             ));
         }
         self.inner.shared.settings.update(&config);
-        let mut permits = lock(&services.dial_permits);
-        let new = config.max_concurrent_dials;
-        if new > *permits {
-            services.dials.add_permits(new - *permits);
-        } else if new < *permits {
-            let diff = *permits - new;
-            let forgotten = services.dials.forget_permits(diff);
-            if forgotten < diff {
-                // Permits held by dials now: take them as they come back.
-                let sem = services.dials.clone();
-                let rest = u32::try_from(diff - forgotten).unwrap_or(u32::MAX);
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move {
-                        if let Ok(p) = sem.acquire_many_owned(rest).await {
-                            p.forget();
-                        }
-                    });
-                }
+        {
+            // Exactly `max_concurrent_dials` permits in all: available +
+            // held - owed. Lowering forgets what is available and owes the
+            // rest (taken back as held permits return); raising first
+            // cancels what is owed.
+            let mut p = lock(&services.dial_permits);
+            let new = config.max_concurrent_dials;
+            if new > p.configured {
+                let add = new - p.configured;
+                let cancel = add.min(p.owed);
+                p.owed -= cancel;
+                services.dials.add_permits(add - cancel);
+            } else if new < p.configured {
+                let diff = p.configured - new;
+                let forgotten = services.dials.forget_permits(diff);
+                p.owed += diff - forgotten;
             }
+            p.configured = new;
         }
-        *permits = new;
+        // A raised limit may free waiters: wake them to look again.
+        self.inner.shared.wake_all();
         tracing::info!("hotpool: settings updated");
         *current = config;
         Ok(())

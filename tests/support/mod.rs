@@ -26,6 +26,9 @@ pub struct Ledger {
     /// Connections with an id below this report closed by the peer.
     pub dead_below: AtomicU64,
     pub targets: Mutex<Vec<SocketAddr>>,
+    /// Dials in progress now, and at most.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
     /// Health probes started.
     pub probes: AtomicU64,
     /// Make health probes hang (until cancelled).
@@ -82,6 +85,15 @@ impl Connect for Dummy {
         let l = &self.ledger;
         l.dials.fetch_add(1, Ordering::SeqCst);
         l.targets.lock().unwrap().push(target.addr());
+        let now = l.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        l.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        struct Leave<'a>(&'a AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _leave = Leave(&l.in_flight);
         let delay = l.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
