@@ -25,6 +25,8 @@ struct Ledger {
     dropped: AtomicU64,
     dead_below: AtomicU64,
     fail: AtomicBool,
+    /// Health probes fail (0: pass, 1: fail, 2: the address refuses).
+    probe: AtomicU64,
 }
 
 struct Conn {
@@ -60,14 +62,39 @@ impl Connect for Dummy {
     fn is_open(&self, c: &Conn) -> bool {
         c.id >= self.0.dead_below.load(Ordering::Relaxed)
     }
+    async fn probe(&self, c: &mut Conn) -> Result<(), Error> {
+        match self.0.probe.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            1 => Err(Error::connect("probe failed")),
+            _ => Err(Error::Blocked {
+                domain: c.domain.as_str().into(),
+                ip: ip(0),
+            }),
+        }
+    }
 }
 
 const DOMAINS: [&str; 3] = ["a.test", "b.test", "c.test"];
 const MAX_CONNS: usize = 5;
 const MAX_PER_DOMAIN: usize = 3;
+/// `update_config` moves the per-domain limit between 3 and this.
+const MAX_PER_DOMAIN_HIGH: usize = 4;
 
 fn ip(n: u8) -> IpAddr {
     IpAddr::from([192, 0, 2, 1 + n % 4])
+}
+
+/// The errors a get may end in here.
+fn expected(e: &Error) {
+    assert!(
+        e.is_wait_timeout()
+            || e.is_connect()
+            || e.is_blocked()
+            || e.is_no_address()
+            || e.is_rate_limited()
+            || matches!(e, Error::Closed),
+        "unexpected error {e:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -96,7 +123,7 @@ fuzz_target!(|data: &[u8]| {
     let mut held: Vec<Pooled<Conn>> = Vec::new();
     let mut detached = 0u64;
     for op in data.chunks_exact(2) {
-        let (code, arg) = (op[0] % 14, op[1]);
+        let (code, arg) = (op[0] % 20, op[1]);
         let domain = DOMAINS[arg as usize % DOMAINS.len()];
         match code {
             0 | 1 => {
@@ -107,16 +134,43 @@ fuzz_target!(|data: &[u8]| {
                         assert!(!c.lent.swap(true, Ordering::Relaxed), "lent twice");
                         held.push(c);
                     }
-                    Err(e) => assert!(
-                        e.is_wait_timeout()
-                            || e.is_connect()
-                            || e.is_blocked()
-                            || e.is_no_address()
-                            || matches!(e, Error::Closed),
-                        "unexpected error {e:?}"
-                    ),
+                    Err(e) => expected(&e),
                 }
             }
+            14 | 15 => {
+                let r = if code == 14 {
+                    rt.block_on(pool.get_fresh(domain))
+                } else {
+                    rt.block_on(pool.get_to(domain, ip(arg)))
+                };
+                match r {
+                    Ok(c) => {
+                        assert_eq!(c.domain, domain, "lent to another domain");
+                        assert!(!c.lent.swap(true, Ordering::Relaxed), "lent twice");
+                        held.push(c);
+                    }
+                    Err(e) => expected(&e),
+                }
+            }
+            16 => {
+                if arg % 2 == 0 {
+                    pool.block_pair(domain, ip(arg >> 1));
+                } else {
+                    pool.unblock_pair(domain, ip(arg >> 1));
+                }
+            }
+            17 => {
+                let mut c = pool.config();
+                c.max_conns_per_domain = if arg % 2 == 0 {
+                    MAX_PER_DOMAIN
+                } else {
+                    MAX_PER_DOMAIN_HIGH
+                };
+                c.max_concurrent_dials = 1 + (arg as usize >> 1) % 4;
+                pool.update_config(c).unwrap();
+            }
+            18 => ledger.probe.store(u64::from(arg % 3), Ordering::Relaxed),
+            19 => pool.throttle(domain, Duration::from_secs(u64::from(arg % 4))),
             2 => {
                 if let Some(c) = pool.try_get(domain) {
                     assert_eq!(c.domain, domain);
@@ -183,7 +237,7 @@ fuzz_target!(|data: &[u8]| {
         let t = &s.total;
         assert!(t.connections <= MAX_CONNS as u64, "{t:?}");
         for d in &s.domains {
-            assert!(d.connections <= MAX_PER_DOMAIN as u64, "{d:?}");
+            assert!(d.connections <= MAX_PER_DOMAIN_HIGH as u64, "{d:?}");
         }
         assert_eq!(t.in_use, held.len() as u64, "{t:?}");
         assert_eq!(t.created, t.connections + t.closed + t.detached, "{t:?}");
