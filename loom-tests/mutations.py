@@ -6,13 +6,14 @@ which models fail. Run from the repository root:
 
     python3 loom-tests/mutations.py
 
-Takes a few minutes (5 models x 7 runs, release builds under --cfg loom).
+Takes a few minutes (6 models x 8 runs, release builds under --cfg loom).
 The unmutated run must pass everything; each mutation must fail at least one.
 """
 import os, pathlib, subprocess, sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODELS = ["two_borrowers", "put_races", "reservation_races", "close_races", "sweep_races"]
+MODELS = ["two_borrowers", "put_races", "reservation_races", "close_races", "sweep_races",
+          "block_races"]
 
 MUTATIONS = {
     "none (the real code)": [],
@@ -42,6 +43,11 @@ MUTATIONS = {
         ("src/engine.rs",
          "        fence(Ordering::SeqCst);\n        self.notify_waiters();\n        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)",
          "        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)"),
+    ],
+    "block copies its deadline without the list lock": [
+        ("src/engine.rs",
+         "    fn sync_blocked(&self, ip: IpAddr) {\n        let _serial = lock(&self.ips_update);\n",
+         "    fn sync_blocked(&self, ip: IpAddr) {\n"),
     ],
     "queue claims a slot by load + store instead of CAS": [
         ("src/sync.rs",

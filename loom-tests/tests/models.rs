@@ -173,3 +173,35 @@ fn sweep_races_get() {
         assert_settled(&pool, &dummy, DOMAIN, 1);
     });
 }
+
+/// (f) `block(ip)` races a refresh of the address list that adds `ip`:
+/// the refreshed list never holds an unblocked copy of the blocked
+/// address (the refresh makes its address records from the blacklist, the
+/// block copies its deadline to the records; both under the domain's list
+/// lock).
+#[test]
+fn block_races_an_address_refresh() {
+    loom::model(|| {
+        let dummy = Dummy::default();
+        let pool = Pool::builder()
+            .max_conns_per_domain(1)
+            .max_conns(2)
+            .build(dummy.clone())
+            .unwrap();
+        let (old, new) = (
+            std::net::IpAddr::from([127, 0, 0, 3]),
+            std::net::IpAddr::from([127, 0, 0, 2]),
+        );
+        pool.set_ips(DOMAIN, [old]);
+        let p = pool.clone();
+        let refresh = thread::spawn(move || p.set_ips(DOMAIN, [new]));
+        assert!(pool.block(new));
+        refresh.join().unwrap();
+        // The only address is blocked: the get must not dial it.
+        let e = block_on(pool.get(DOMAIN))
+            .err()
+            .expect("blocked, not dialed");
+        assert!(e.is_blocked(), "{e}");
+        assert_eq!(dummy.ledger.created.load(Ordering::SeqCst), 0);
+    });
+}
