@@ -312,3 +312,38 @@ async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
     .await;
     out.into_iter().map(Option::unwrap).collect()
 }
+
+#[tokio::test]
+async fn stream_failures_count_against_an_http2_connection_until_max_errors() {
+    let ca = Ca::new();
+    let server = serve_names(
+        &ca,
+        &[ip(2)],
+        Opts {
+            h2: true,
+            ..Opts::default()
+        },
+        &NAMES,
+    )
+    .await;
+    let client = builder(&ca).max_errors(1).build().unwrap();
+    let k = key(&server, NAMES[0]);
+    client.set_ips(&k, [ip(2)]);
+    let reset = url(&server, NAMES[0], "/reset");
+    // The server aborts the stream mid-body: the connection survives.
+    let e = client.get(&reset).await.unwrap().bytes().await.unwrap_err();
+    assert!(e.is_http(), "{e}");
+    let conns = client.pool().connections();
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!(conns[0].errors, 1, "the failure was counted");
+    // A second failure passes max_errors (1): the connection is closed.
+    let e = client.get(&reset).await.unwrap().bytes().await.unwrap_err();
+    assert!(e.is_http(), "{e}");
+    assert!(client.pool().connections().is_empty());
+    assert_eq!(server.accepts(), 1);
+    // The next request dials anew.
+    let resp = client.get(&url(&server, NAMES[0], "/")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.bytes().await.unwrap();
+    assert_eq!(server.accepts(), 2);
+}

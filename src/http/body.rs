@@ -149,8 +149,22 @@ impl Body {
         self.conn.as_ref().map(|c| c.target())
     }
 
+    /// The exchange broke (reset, protocol error): counted against the
+    /// connection (`max_errors`). An HTTP/1.1 connection is closed (its
+    /// state is unknown); an HTTP/2 connection whose stream alone failed
+    /// (the connection is still open) goes back to the pool with the error
+    /// counted, and is closed once it has more than `max_errors`.
     fn http_error(&mut self, e: impl Into<crate::error::BoxError>) -> Error {
         let e = Error::http(self.target(), Some(&self.url.to_string()), e);
+        if let Some(c) = self.conn.as_mut() {
+            c.mark_error();
+            if self.h2 && c.is_open() && self.keep_alive {
+                self.source = Source::Done;
+                drop(self.conn.take());
+                self.counters.body_errors.fetch_add(1, Relaxed);
+                return e;
+            }
+        }
         self.fail(e)
     }
 

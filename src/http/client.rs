@@ -398,7 +398,18 @@ impl Client {
                 }
                 Err(e) => {
                     let silent = flight.conn().bytes_read() == before;
-                    drop(flight);
+                    // Counted against the connection (max_errors). An
+                    // HTTP/2 connection still open after its stream failed
+                    // goes back to the pool; anything else is closed.
+                    flight.conn().mark_error();
+                    if flight.conn().version() == http::Version::HTTP_2
+                        && flight.conn().is_open()
+                        && self.inner.keep_alive
+                    {
+                        drop(flight.into_inner());
+                    } else {
+                        drop(flight);
+                    }
                     if reused && silent && idempotent && !retried {
                         tracing::debug!(url = %url, error = %e, "hotpool: stale connection; retrying on a fresh one");
                         self.inner.counters.retries.fetch_add(1, Relaxed);
