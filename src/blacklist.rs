@@ -41,6 +41,7 @@ pub(crate) struct Blacklist {
     pairs: Mutex<HashMap<IpAddr, Vec<Pair>>>,
     allow: HashSet<IpAddr>,
     deny: HashSet<IpAddr>,
+    deny_ranges: Vec<ipnet::IpNet>,
     /// Tick at which the next periodic sweep is due.
     next_sweep: unmodeled::AtomicU64,
 }
@@ -52,17 +53,29 @@ impl Blacklist {
             pairs: Mutex::new(HashMap::new()),
             allow: allow.iter().copied().collect(),
             deny: deny.iter().copied().collect(),
+            deny_ranges: Vec::new(),
             next_sweep: unmodeled::AtomicU64::new(0),
         }
     }
 
     /// Blocks `ip` until `until` (ticks). Returns the deadline in force, or
     /// `None` if the IP is on the allow list.
+    /// Also denies every address of these ranges.
+    pub(crate) fn with_ranges(mut self, ranges: &[ipnet::IpNet]) -> Self {
+        self.deny_ranges = ranges.to_vec();
+        self
+    }
+
+    /// On the deny list, as an address or in a range.
+    fn denied(&self, ip: IpAddr) -> bool {
+        self.deny.contains(&ip) || self.deny_ranges.iter().any(|n| n.contains(&ip))
+    }
+
     pub(crate) fn block(&self, ip: IpAddr, until: u64) -> Option<u64> {
         if self.allow.contains(&ip) {
             return None;
         }
-        if self.deny.contains(&ip) {
+        if self.denied(ip) {
             return Some(FOREVER);
         }
         let mut e = lock(&self.entries);
@@ -146,7 +159,7 @@ impl Blacklist {
 
     /// The deadline of `ip` (0 if not blocked).
     pub(crate) fn until(&self, ip: IpAddr) -> u64 {
-        if self.deny.contains(&ip) {
+        if self.denied(ip) {
             return FOREVER;
         }
         lock(&self.entries).get(&ip).copied().unwrap_or(0)
@@ -156,7 +169,7 @@ impl Blacklist {
     /// deleted (the lazy half of expiry; [`sweep`](Self::sweep) is the
     /// periodic half).
     pub(crate) fn is_blocked(&self, ip: IpAddr, now: u64) -> bool {
-        if self.deny.contains(&ip) {
+        if self.denied(ip) {
             return true;
         }
         let mut e = lock(&self.entries);

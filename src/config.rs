@@ -39,6 +39,10 @@ pub struct Config {
     pub allow_ips: Vec<IpAddr>,
     /// IPs that are always blacklisted.
     pub deny_ips: Vec<IpAddr>,
+    /// Address ranges (CIDR, such as `10.0.0.0/8` or `fd00::/8`) that are
+    /// always blacklisted, like `deny_ips`. In the config file they go in
+    /// the same `deny` list as single addresses.
+    pub deny_ranges: Vec<ipnet::IpNet>,
     /// How often the health sweeper runs. Default 30 s.
     pub health_check_interval: Duration,
     /// Idle connections the sweeper keeps per domain (dialing more when a
@@ -89,6 +93,7 @@ impl Default for Config {
             blacklist_ttl: Duration::from_secs(15 * 60),
             allow_ips: Vec::new(),
             deny_ips: Vec::new(),
+            deny_ranges: Vec::new(),
             health_check_interval: Duration::from_secs(30),
             min_idle_per_domain: 0,
             max_concurrent_dials: 20,
@@ -197,7 +202,9 @@ impl Config {
                 "must be between 0 and 1",
             ));
         }
-        if let Some(ip) = self.allow_ips.iter().find(|ip| self.deny_ips.contains(ip)) {
+        if let Some(ip) = self.allow_ips.iter().find(|ip| {
+            self.deny_ips.contains(ip) || self.deny_ranges.iter().any(|n| n.contains(*ip))
+        }) {
             return Err(Error::invalid_config(
                 "deny_ips",
                 ip,

@@ -386,7 +386,7 @@ fn file_key(key: &str) -> String {
     match key {
         "blacklist_ttl" => "blacklist.ttl".into(),
         "allow_ips" => "blacklist.allow".into(),
-        "deny_ips" => "blacklist.deny".into(),
+        "deny_ips" | "deny_ranges" => "blacklist.deny".into(),
         "block_ip_after_domains" => "blacklist.block_ip_after_domains".into(),
         k => format!("pool.{k}"),
     }
@@ -453,7 +453,27 @@ impl ClientConfig {
         if let Some(s) = Section::new(&root, "blacklist", BLACKLIST_KEYS)? {
             s.duration("ttl", &mut c.pool.blacklist_ttl)?;
             s.ips("allow", &mut c.pool.allow_ips)?;
-            s.ips("deny", &mut c.pool.deny_ips)?;
+            if let Some(v) = s.get("deny") {
+                let mut raw = Vec::new();
+                s.strings("deny", &mut raw)?;
+                let (mut ips, mut ranges) = (Vec::new(), Vec::new());
+                for item in raw {
+                    let t = item.trim();
+                    if let Ok(ip) = IpAddr::from_str(t) {
+                        ips.push(ip);
+                    } else if let Ok(net) = t.parse::<ipnet::IpNet>() {
+                        ranges.push(net);
+                    } else {
+                        return Err(bad(
+                            "blacklist.deny",
+                            v,
+                            format!("{item:?} is not an IP address or a CIDR range"),
+                        ));
+                    }
+                }
+                c.pool.deny_ips = ips;
+                c.pool.deny_ranges = ranges;
+            }
             s.usize("block_ip_after_domains", &mut c.pool.block_ip_after_domains)?;
         }
         if let Some(s) = Section::new(&root, "tls", TLS_KEYS)? {
@@ -695,7 +715,15 @@ impl ClientConfig {
         let mut blacklist = Table::new();
         blacklist.insert("ttl".into(), dur(p.blacklist_ttl));
         blacklist.insert("allow".into(), strs(&p.allow_ips));
-        blacklist.insert("deny".into(), strs(&p.deny_ips));
+        blacklist.insert(
+            "deny".into(),
+            strs(
+                p.deny_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(p.deny_ranges.iter().map(ToString::to_string)),
+            ),
+        );
         blacklist.insert(
             "block_ip_after_domains".into(),
             Value::Integer(p.block_ip_after_domains as i64),

@@ -1465,7 +1465,8 @@ impl<T: Send + 'static> Shared<T> {
             driver,
             next_id: unmodeled::AtomicU64::new(0),
             evict_cursor: unmodeled::AtomicUsize::new(0),
-            blacklist: Blacklist::new(&config.allow_ips, &config.deny_ips),
+            blacklist: Blacklist::new(&config.allow_ips, &config.deny_ips)
+                .with_ranges(&config.deny_ranges),
             host_ips: Mutex::new(HashMap::new()),
         }
     }

@@ -768,6 +768,13 @@ impl Builder {
         self
     }
 
+    /// Address ranges (CIDR) that are always blacklisted. See
+    /// [`Config::deny_ranges`].
+    pub fn deny_ranges(mut self, ranges: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
+        self.config.deny_ranges = ranges.into_iter().collect();
+        self
+    }
+
     /// IPs that are always blacklisted.
     pub fn deny_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
         self.config.deny_ips = ips.into_iter().collect();

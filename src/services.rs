@@ -699,6 +699,13 @@ impl<C: Connect> Pool<C> {
                 "cannot change at run time",
             ));
         }
+        if config.deny_ranges != current.deny_ranges {
+            return Err(Error::invalid_config(
+                "deny_ranges",
+                format!("{:?}", config.deny_ranges),
+                "cannot change at run time",
+            ));
+        }
         if config.deny_ips != current.deny_ips {
             return Err(Error::invalid_config(
                 "deny_ips",

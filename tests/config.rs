@@ -92,3 +92,59 @@ async fn dial_failures_and_time_outs_release_capacity() {
         (2, 2, 2)
     );
 }
+
+#[tokio::test]
+async fn counts_have_upper_bounds_and_durations_saturate() {
+    use hotpool::MAX_CONNS_PER_DOMAIN;
+    // A huge per-domain limit would size a huge queue per domain: refused,
+    // naming the key.
+    let mut c = Config::default();
+    c.max_conns_per_domain = usize::MAX;
+    let e = c.validate().unwrap_err();
+    assert!(e.to_string().contains("max_conns_per_domain"), "{e}");
+    c.max_conns_per_domain = MAX_CONNS_PER_DOMAIN;
+    c.validate().unwrap();
+    for (key, set) in [
+        (
+            "max_conns",
+            (|c: &mut Config| c.max_conns = usize::MAX) as fn(&mut Config),
+        ),
+        ("max_concurrent_dials", |c| {
+            c.max_concurrent_dials = usize::MAX
+        }),
+        ("probe_concurrency", |c| c.probe_concurrency = usize::MAX),
+        ("block_ip_after_domains", |c| {
+            c.block_ip_after_domains = usize::MAX
+        }),
+        ("block_ip_after_domains", |c| c.block_ip_after_domains = 0),
+        ("probe_timeout", |c| c.probe_timeout = Duration::ZERO),
+        ("negative_dns_ttl", |c| c.negative_dns_ttl = Duration::ZERO),
+    ] {
+        let mut c = Config::default();
+        set(&mut c);
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains(key), "{key}: {e}");
+    }
+    // Duration::MAX everywhere: a pool that works, no overflow panic.
+    let max = Duration::MAX;
+    let pool = hotpool::Pool::builder()
+        .wait_timeout(max)
+        .connect_timeout(max)
+        .idle_timeout(max)
+        .max_lifetime(max)
+        .blacklist_ttl(max)
+        .health_check_interval(max)
+        .dns_refresh_interval(max)
+        .probe_timeout(max)
+        .negative_dns_ttl(max)
+        .build(support::Dummy::new())
+        .unwrap();
+    pool.set_ips("a.test", [support::ip(2)]);
+    drop(pool.get("a.test").await.unwrap());
+    assert!(pool.block(support::ip(2)));
+    assert!(pool.block_pair("a.test", support::ip(3)));
+    pool.throttle("a.test", max);
+    assert!(pool.throttled_for("a.test") > Duration::from_secs(3600));
+    pool.sweep_now().await;
+    assert!(pool.try_get("a.test").is_none(), "its address is blocked");
+}

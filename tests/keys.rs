@@ -98,3 +98,31 @@ async fn urls_are_keyed_canonically_and_user_info_is_refused() {
     assert!(!msg.contains("s3cret"), "the password leaked: {msg}");
     assert_eq!(server.accepts(), 1, "nothing dialed");
 }
+
+#[tokio::test]
+async fn deny_ranges_block_every_address_they_cover() {
+    let pool = Pool::builder()
+        .deny_ranges(["127.0.0.0/30".parse().unwrap()])
+        .build(Dummy::new())
+        .unwrap();
+    pool.set_ips("a.test", [ip(2)]);
+    pool.set_ips("b.test", [ip(5)]);
+    let e = pool.get("a.test").await.err().expect("denied");
+    assert!(e.is_blocked(), "{e}");
+    assert!(pool.is_blocked(ip(3)));
+    assert!(!pool.is_blocked(ip(5)));
+    drop(pool.get("b.test").await.unwrap());
+
+    // In the config file, ranges share the `deny` list with addresses.
+    let cfg = hotpool::ClientConfig::from_toml(
+        "[blacklist]\ndeny = [\"192.0.2.1\", \"10.0.0.0/8\", \"fd00::/8\"]\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.pool.deny_ips.len(), 1);
+    assert_eq!(cfg.pool.deny_ranges.len(), 2);
+    let again = hotpool::ClientConfig::from_toml(&cfg.to_toml()).unwrap();
+    assert_eq!(again, cfg);
+    let e =
+        hotpool::ClientConfig::from_toml("[blacklist]\ndeny = [\"10.0.0.0/33\"]\n").unwrap_err();
+    assert!(e.to_string().contains("blacklist.deny"), "{e}");
+}

@@ -134,6 +134,13 @@ impl ClientBuilder {
     }
 
     /// IPs never dialed.
+    /// Address ranges (CIDR, `ipnet::IpNet`) that are never dialed.
+    pub fn deny_ranges(mut self, ranges: impl IntoIterator<Item = ipnet::IpNet>) -> Self {
+        self.pool = self.pool.deny_ranges(ranges);
+        self
+    }
+
+    /// IPs that are never dialed.
     pub fn deny_ips(mut self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
         self.pool = self.pool.deny_ips(ips);
         self
