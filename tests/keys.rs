@@ -107,7 +107,7 @@ async fn deny_ranges_block_every_address_they_cover() {
         .unwrap();
     pool.set_ips("a.test", [ip(2)]);
     pool.set_ips("b.test", [ip(5)]);
-    let e = pool.get("a.test").await.err().expect("denied");
+    let e = pool.get("a.test").await.expect_err("denied");
     assert!(e.is_blocked(), "{e}");
     assert!(pool.is_blocked(ip(3)));
     assert!(!pool.is_blocked(ip(5)));
