@@ -33,6 +33,8 @@ pub struct Ledger {
     pub probes: AtomicU64,
     /// Make health probes hang (until cancelled).
     pub probe_hang: AtomicBool,
+    /// Make health probes take this long (ms).
+    pub probe_delay_ms: AtomicU64,
 }
 
 /// A connection that detects being lent twice.
@@ -120,6 +122,10 @@ impl Connect for Dummy {
 
     async fn probe(&self, _conn: &mut Conn) -> Result<(), Error> {
         self.ledger.probes.fetch_add(1, Ordering::SeqCst);
+        let delay = self.ledger.probe_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         if self.ledger.probe_hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
