@@ -56,6 +56,17 @@ impl Ca {
         )
     }
 
+    /// A leaf certificate for `names` and its key, in PEM (for servers
+    /// configured by file, such as nginx).
+    pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A server config presenting a certificate for `names`.
     pub fn server_config(&self, names: &[&str]) -> ServerConfig {
         let (chain, key) = self.leaf(names);
