@@ -4,6 +4,7 @@
 //! is crawled on one connection; a site refusing us (403) on an address it
 //! shares with another site costs that other site nothing; HTTP/2 and
 //! HTTP/1.1 both serve.
+mod example_support;
 mod tls_support;
 
 use hotpool::{Client, ProfileChoice};
@@ -71,7 +72,9 @@ fn nginx_binary() -> String {
 }
 
 async fn start(ca: &Ca) -> Nginx {
-    let dir = std::env::temp_dir().join(format!("hotpool-nginx-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("hotpool-nginx-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = ca.leaf_pem(&[NOT_FOUND, REFUSES, OPEN]);
@@ -222,4 +225,53 @@ async fn nginx_sites_stay_usable_and_shared_addresses_survive_a_refusal() {
         "{refused:?}"
     );
     assert_eq!(refused.len(), 4, "one probe per address per client");
+}
+
+/// The crawl example as the new user ran it: URLs naming a port,
+/// `--ip` giving the host's addresses, nginx behind them.
+#[tokio::test]
+async fn the_crawl_example_against_nginx_with_ip_overrides_and_ports() {
+    let ca = Ca::new();
+    let nginx = start(&ca).await;
+    let port = nginx.port;
+    let ca_file = nginx.dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let config = nginx.dir.join("hotpool.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\nroot_certificates = [{:?}]\n",
+            ca_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(example_support::binary())
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--ip",
+            &format!("{NOT_FOUND}=127.0.0.2,127.0.0.3"),
+            "--ip",
+            &format!("{OPEN}=127.0.0.2,127.0.0.3"),
+            "--requests",
+            "200",
+            "--concurrency",
+            "4",
+            "--json",
+            &format!("https://{NOT_FOUND}:{port}/a"),
+            &format!("https://{OPEN}:{port}/b"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["summary"];
+    assert_eq!(s["answered"], 200, "{s}");
+    assert_eq!(s["statuses"]["200"], 200, "{s}");
+    assert!(s["tls_handshakes"].as_u64().unwrap() <= 8, "{s}");
 }

@@ -56,6 +56,11 @@ impl Ca {
         )
     }
 
+    /// The CA certificate in PEM.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A leaf certificate for `names` and its key, in PEM (for servers
     /// configured by file, such as nginx).
     pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
