@@ -103,3 +103,36 @@ async fn dials_dropped_by_their_caller_are_counted() {
     assert_eq!(t.dials_cancelled, 3, "{t:?}");
     assert_eq!(t.created + t.dial_failures + t.dials_cancelled, t.dials);
 }
+
+#[tokio::test]
+async fn a_probe_broken_at_the_protocol_level_names_its_url_and_moves_on() {
+    let ca = Ca::new();
+    let mut faults = std::collections::HashMap::new();
+    faults.insert(ip(2), Fault::DropProbe);
+    let server = serve(
+        &ca,
+        &[ip(2), ip(3)],
+        Opts {
+            faults,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let client = client(&ca);
+    client.set_ips(&server.key(), [ip(2), ip(3)]);
+    for _ in 0..4 {
+        let resp = client.get(&server.url("/")).await.unwrap();
+        assert_eq!(resp.remote_addr().ip(), ip(3));
+        resp.bytes().await.unwrap();
+    }
+    // With nothing else to go to, the error names the probe and address.
+    let alone = self::client(&ca);
+    alone.set_ips(&server.key(), [ip(2)]);
+    let e = alone.get(&server.url("/")).await.unwrap_err();
+    assert!(e.is_validation(), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("probe HEAD https://{}/", server.key())) && msg.contains("127.0.0.2"),
+        "{msg}"
+    );
+}

@@ -49,6 +49,9 @@ pub enum Fault {
     CloseAfter(usize),
     /// Close connections idle for this many milliseconds.
     IdleCloseMs(u64),
+    /// Drop the connection on every HEAD request (the validation probe)
+    /// without a byte of response: a protocol-level probe failure.
+    DropProbe,
 }
 
 /// How the server behaves.
@@ -639,6 +642,9 @@ async fn handle(
         || o.forbidden_hosts.contains(&host_seen)
     {
         return Ok(status(403));
+    }
+    if head && fault == Some(Fault::DropProbe) {
+        return Err(io::Error::other("injected probe drop"));
     }
     let close_after = match fault {
         Some(Fault::CloseAfter(n)) => Some(n),
