@@ -1,0 +1,75 @@
+//! The future of [`Pool::get`]: the hot path in place, the slow path boxed.
+
+use super::*;
+use crate::{
+    connect::Connect,
+    engine::{stash, Domain, Shared},
+    error::Error,
+    pooled::Pooled,
+    sync::Arc,
+};
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Send + 'a>>;
+
+/// The hot path shared by every get: an idle connection of `d`, fit to lend,
+/// in a guard holding the thread's parked reference to `d` if it has one.
+#[inline]
+pub(super) fn lend_idle<T: Send + 'static>(d: &Arc<Domain<T>>) -> Option<Pooled<T>> {
+    d.pop_idle().map(|slot| Pooled::new(slot, stash::take(d)))
+}
+
+/// The future of [`Pool::get`].
+///
+/// Its first poll runs the hot path — an idle hit — in place; only a miss
+/// (a dial or a wait) boxes the slow path's state machine. Keeping the
+/// dial-and-wait state out of this future keeps it a few words long: moving
+/// and initializing the full state machine cost more than a third of an idle
+/// get + put.
+pub(super) struct Get<'a, C: Connect> {
+    pub(super) pool: &'a Pool<C>,
+    pub(super) domain: Key<'a, C::Conn>,
+    pub(super) slow: Option<SlowGet<'a, C::Conn>>,
+}
+
+/// How a [`Get`] names its domain.
+pub(super) enum Key<'a, T: Send + 'static> {
+    /// A pool key, looked up in the domain map.
+    Name(&'a str),
+    /// A domain already looked up ([`DomainHandle`]).
+    Resolved(&'a Arc<Domain<T>>),
+}
+
+impl<C: Connect> Future for Get<'_, C> {
+    type Output = Result<Pooled<C::Conn>, Error>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.slow.is_none() {
+            let shared = &self.pool.inner.shared;
+            if shared.is_closed() {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            let lend = |d: &Arc<Domain<C::Conn>>| lend_idle(d).ok_or_else(|| d.clone());
+            let hit = match self.domain {
+                Key::Name(name) => Shared::with_domain(shared, name, lend),
+                Key::Resolved(d) => lend(d),
+            };
+            match hit {
+                Ok(conn) => return Poll::Ready(Ok(conn)),
+                Err(d) => {
+                    let pool = self.pool;
+                    self.slow = Some(Box::pin(pool.get_slow(d)));
+                }
+            }
+        }
+        match &mut self.slow {
+            Some(slow) => slow.as_mut().poll(cx),
+            None => unreachable!("the slow path was just set"),
+        }
+    }
+}
