@@ -46,7 +46,7 @@ pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 ///    *reused* connection fails before a single response byte arrived (the
 ///    server had closed it while it sat idle) and the method is idempotent
 ///    (GET, HEAD, PUT, DELETE, OPTIONS, TRACE), the request is sent once
-///    more on a freshly dialed connection ([`RequestStats::retries`]
+///    more on a freshly dialed connection ([`RequestStats::retries`](crate::RequestStats::retries)
 ///    counts these). A POST, or anything after response bytes arrived, is
 ///    never sent twice.
 /// 4. The [`Response`] holds the connection until its body has been read

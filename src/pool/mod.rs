@@ -76,7 +76,7 @@ impl<C: Connect> fmt::Debug for Pool<C> {
 }
 
 impl Pool<NoConnector> {
-    /// A builder with the default [`Config`].
+    /// A builder with the default [`Config`](crate::Config).
     pub fn builder() -> Builder {
         Builder::default()
     }

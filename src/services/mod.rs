@@ -185,7 +185,7 @@ impl<C: Connect> Pool<C> {
     /// Graceful shutdown: [`close`](Pool::close), then
     /// [`closed`](Pool::closed). Idle connections are closed at once (a TLS
     /// close_notify for TLS connectors), waiters fail with
-    /// [`Error::Closed`], lent connections are closed when returned, and
+    /// [`Error::Closed`](crate::Error::Closed), lent connections are closed when returned, and
     /// the sweeper stops.
     pub async fn shutdown(&self) {
         self.close();
