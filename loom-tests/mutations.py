@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Shows that each loom model guards something: applies one weakening of the
-core at a time (a removed re-check, fence or notify, a relaxed ordering, a
-weaker queue), runs every model against it, restores the source, and prints
-which models fail. Run from the repository root:
+core at a time (a removed re-check, fence, notify or lock, a relaxed
+ordering, a weaker queue) to a copy of the tree — the working tree is never
+touched — runs every model against it, and prints which models fail. Each
+pattern is looked up in the file named, or else in the one file under src/
+that holds it. Run from the repository root:
 
     python3 loom-tests/mutations.py
 
 Takes a few minutes (6 models x 8 runs, release builds under --cfg loom).
 The unmutated run must pass everything; each mutation must fail at least one.
 """
-import os, pathlib, subprocess, sys
+import os, pathlib, shutil, subprocess, sys, tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ["two_borrowers", "put_races", "reservation_races", "close_races", "sweep_races",
@@ -18,34 +20,34 @@ MODELS = ["two_borrowers", "put_races", "reservation_races", "close_races", "swe
 MUTATIONS = {
     "none (the real code)": [],
     "waiter does not re-check after registering": [
-        ("src/engine.rs",
+        ("src/engine",
          "                if !waiter.register(blocked) {\n                    break None;\n                }",
          "                waiter.register(blocked);\n                if true {\n                    break None;\n                }"),
     ],
     "waiter registers with Relaxed and no fence": [
-        ("src/engine.rs", "        if new {\n            fence(Ordering::SeqCst);\n        }", "        let _ = new;"),
-        ("src/engine.rs", "            self.domain.waiters.fetch_add(1, Ordering::SeqCst);",
+        ("src/engine", "        if new {\n            fence(Ordering::SeqCst);\n        }", "        let _ = new;"),
+        ("src/engine", "            self.domain.waiters.fetch_add(1, Ordering::SeqCst);",
          "            self.domain.waiters.fetch_add(1, Ordering::Relaxed);"),
-        ("src/engine.rs", "            pool.waiters.fetch_add(1, Ordering::SeqCst);",
+        ("src/engine", "            pool.waiters.fetch_add(1, Ordering::SeqCst);",
          "            pool.waiters.fetch_add(1, Ordering::Relaxed);"),
     ],
     "put reads the waiter count without the post-push fence": [
-        ("src/engine.rs",
+        ("src/engine",
          "        // Dekker with the waiter's fetch_add + fence (see module docs).\n        fence(Ordering::SeqCst);\n",
          ""),
     ],
     "put skips its post-push closed re-check": [
-        ("src/engine.rs",
+        ("src/engine",
          "        if pool.closed.load(Ordering::Acquire) {\n            domain.drain(Reason::PoolClosed);\n        }\n        stash::put(domain);",
          "        stash::put(domain);"),
     ],
     "sweep re-queues without fence and notify": [
-        ("src/engine.rs",
+        ("src/engine",
          "        fence(Ordering::SeqCst);\n        self.notify_waiters();\n        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)",
          "        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)"),
     ],
     "block copies its deadline without the list lock": [
-        ("src/engine.rs",
+        ("src/engine",
          "    fn sync_blocked(&self, ip: IpAddr) {\n        let _serial = lock(&self.ips_update);\n",
          "    fn sync_blocked(&self, ip: IpAddr) {\n"),
     ],
@@ -57,28 +59,52 @@ MUTATIONS = {
 }
 
 
-def run_model(name):
+def locate(root, path, old):
+    """The file holding `old`: `path` if it does, else the one source file
+    under src/ that does (the core moves between files as it is split)."""
+    p = root / path
+    if p.is_file() and old in p.read_text():
+        return p
+    hits = [f for f in sorted((root / "src").rglob("*.rs")) if old in f.read_text()]
+    if len(hits) != 1:
+        sys.exit(f"pattern found in {len(hits)} files, not one; update this script:\n{old}")
+    return hits[0]
+
+
+def copy_tree(dest):
+    """The tracked files of the repository, copied to `dest`: mutations are
+    applied there, never to the working tree."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def run_model(work, name):
     env = dict(os.environ, RUSTFLAGS="--cfg loom", LOOM_MAX_PREEMPTIONS="3")
     p = subprocess.run(
-        ["cargo", "test", "-q", "-p", "loom-tests", "--release", "--target-dir", "target/loom",
+        ["cargo", "test", "-q", "-p", "loom-tests", "--release",
+         "--target-dir", str(ROOT / "target" / "loom-mutations"),
          "--test", "models", "--", name],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=work, env=env, capture_output=True, text=True, timeout=900)
     return "test result: ok. 1 passed" in p.stdout
 
 
 def main():
-    originals = {}
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hotpool-mutations-"))
     ok = True
     try:
+        copy_tree(work)
         for label, edits in MUTATIONS.items():
+            originals = {}
             for path, old, new in edits:
-                f = ROOT / path
+                f = locate(work, path, old)
                 originals.setdefault(f, f.read_text())
-                text = f.read_text()
-                if old not in text:
-                    sys.exit(f"mutation '{label}': pattern not found in {path}; update this script")
-                f.write_text(text.replace(old, new, 1))
-            results = {m: run_model(m) for m in MODELS}
+                f.write_text(f.read_text().replace(old, new, 1))
+            results = {m: run_model(work, m) for m in MODELS}
             for f, text in originals.items():
                 f.write_text(text)
             failed = [m for m, passed in results.items() if not passed]
@@ -86,8 +112,7 @@ def main():
             if (not edits and failed) or (edits and not failed):
                 ok = False
     finally:
-        for f, text in originals.items():
-            f.write_text(text)
+        shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 

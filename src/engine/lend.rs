@@ -1,0 +1,257 @@
+//! The hot path: lending an idle connection and taking one back, and
+//! closing connections.
+
+use super::*;
+use crate::{
+    state,
+    sync::{fence, lock, Arc, Ordering},
+};
+use std::net::IpAddr;
+
+impl<T: Send + 'static> Domain<T> {
+    /// Pops idle connections until one is fit to lend; closes the unfit.
+    #[inline]
+    pub(crate) fn pop_idle(&self) -> Option<Box<Slot<T>>> {
+        let pool = &*self.pool;
+        let mut now = None;
+        while let Some(slot) = self.idle.pop() {
+            let now = *now.get_or_insert_with(|| pool.ticker.now());
+            let word = slot.meta.state.load(Ordering::Relaxed);
+            match self.unfit_to_lend(&slot, word, now) {
+                None => {
+                    // We own the slot (the pop transferred it); the store
+                    // records the lend for snapshots and for put's CAS.
+                    slot.meta
+                        .state
+                        .store(state::with_in_use(word, true), Ordering::Relaxed);
+                    slot.meta.reuses.inc_owned();
+                    return Some(slot);
+                }
+                Some(reason) => self.close_slot(slot, reason),
+            }
+        }
+        None
+    }
+
+    #[inline]
+    pub(super) fn unfit_to_lend(&self, slot: &Slot<T>, word: u64, now: u64) -> Option<Reason> {
+        let s = &self.pool.settings;
+        if state::in_use(word) {
+            return Some(Reason::DoubleLend);
+        }
+        if u64::from(state::errors(word)) > Settings::get_u64(&s.max_errors) {
+            return Some(Reason::TooManyErrors);
+        }
+        if now.saturating_sub(state::last_used(word)) > Settings::get_u64(&s.idle_ticks) {
+            return Some(Reason::IdleExpired);
+        }
+        if now.saturating_sub(slot.meta.created) > Settings::get_u64(&s.lifetime_ticks) {
+            return Some(Reason::LifetimeExpired);
+        }
+        if slot.meta.addr.is_retired() {
+            return Some(Reason::AddressRetired);
+        }
+        if slot.meta.addr.is_blocked(now) {
+            return Some(Reason::AddressBlocked);
+        }
+        if !self.pool.driver.is_open(&slot.conn) {
+            return Some(Reason::PeerClosed);
+        }
+        None
+    }
+
+    /// The put: return a lent connection (the guard's `Drop`).
+    ///
+    /// `domain` is the guard's reference: once pushed, the slot may be popped
+    /// and closed by another thread, and only this reference keeps the
+    /// domain alive for the fence and waiter check that follow the push. It
+    /// is then parked in the thread's [`stash`] for the next lend.
+    #[inline]
+    pub(crate) fn put(slot: Box<Slot<T>>, domain: Arc<Domain<T>>) {
+        let pool = &*domain.pool;
+        let now = pool.ticker.now();
+        let word = slot.meta.state.load(Ordering::Relaxed);
+        if let Some(reason) = domain.unfit_to_return(&slot, word, now) {
+            domain.counters.discarded.inc();
+            return domain.close_slot(slot, reason);
+        }
+        let returned = state::with_last_used(state::with_in_use(word, false), now);
+        if slot
+            .meta
+            .state
+            .compare_exchange(word, returned, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            domain.counters.discarded.inc();
+            return domain.close_slot(slot, Reason::DoubleLend);
+        }
+        slot.meta.recycled.inc_owned();
+        if let Err(slot) = domain.idle.push(slot, domain.limit()) {
+            slot.meta.recycled.dec_owned();
+            domain.counters.discarded.inc();
+            return domain.close_slot(slot, Reason::QueueFull);
+        }
+        // Dekker with the waiter's fetch_add + fence (see module docs).
+        fence(Ordering::SeqCst);
+        if domain.waiters.load(Ordering::Acquire) != 0 {
+            domain.event.notify(usize::MAX);
+        }
+        if pool.closed.load(Ordering::Acquire) {
+            domain.drain(Reason::PoolClosed);
+        }
+        stash::put(domain);
+    }
+
+    #[inline]
+    pub(super) fn unfit_to_return(&self, slot: &Slot<T>, word: u64, now: u64) -> Option<Reason> {
+        let s = &self.pool.settings;
+        if !state::in_use(word) {
+            return Some(Reason::DoubleLend);
+        }
+        if self.pool.closed.load(Ordering::Relaxed) {
+            return Some(Reason::PoolClosed);
+        }
+        if u64::from(state::errors(word)) > Settings::get_u64(&s.max_errors) {
+            return Some(Reason::TooManyErrors);
+        }
+        if now.saturating_sub(slot.meta.created) > Settings::get_u64(&s.lifetime_ticks) {
+            return Some(Reason::LifetimeExpired);
+        }
+        if slot.meta.addr.is_retired() {
+            return Some(Reason::AddressRetired);
+        }
+        if slot.meta.addr.is_blocked(now) {
+            return Some(Reason::AddressBlocked);
+        }
+        None
+    }
+
+    // --- closing ------------------------------------------------------------
+
+    /// Closes a connection: unregister, close through the connector, release
+    /// its capacity (waking waiters).
+    // The slot arrives boxed from the queue or a guard; unboxing it here is
+    // where it is taken apart.
+    #[allow(clippy::boxed_local)]
+    pub(crate) fn close_slot(&self, slot: Box<Slot<T>>, reason: Reason) {
+        let domain = self;
+        let Slot { conn, meta } = *slot;
+        domain.unregister(&meta);
+        domain.counters.closed.inc();
+        if reason == Reason::DoubleLend {
+            tracing::error!(domain = %domain.key, id = meta.id, "hotpool: {}", reason.as_str());
+        } else {
+            tracing::debug!(domain = %domain.key, addr = %meta.target.addr(), id = meta.id, reason = reason.as_str(), "hotpool: closing connection");
+        }
+        domain.pool.driver.close(conn);
+        domain.release();
+    }
+
+    /// Takes the connection out of the pool for good.
+    #[allow(clippy::boxed_local)]
+    pub(crate) fn detach(&self, slot: Box<Slot<T>>) -> T {
+        let Slot { conn, meta } = *slot;
+        self.unregister(&meta);
+        self.counters.detached.inc();
+        self.release();
+        conn
+    }
+
+    /// Closes a lent connection instead of returning it.
+    pub(crate) fn discard(&self, slot: Box<Slot<T>>) {
+        self.counters.discarded.inc();
+        self.close_slot(slot, Reason::Discarded);
+    }
+
+    pub(super) fn unregister(&self, meta: &Arc<Meta>) {
+        let mut reg = lock(&self.registry);
+        if let Some(i) = reg.metas.iter().position(|m| Arc::ptr_eq(m, meta)) {
+            reg.metas.swap_remove(i);
+        }
+        reg.reuses += meta.reuses.get();
+        reg.recycled += meta.recycled.get();
+    }
+
+    /// Gives back one unit of domain and pool capacity and wakes waiters.
+    pub(super) fn release(&self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.pool.live.fetch_sub(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        self.pool.notify_waiters();
+    }
+
+    /// Wakes this domain's waiters, if there are any. Callers fence first.
+    pub(super) fn notify_waiters(&self) {
+        if self.waiters.load(Ordering::Acquire) != 0 {
+            self.event.notify(usize::MAX);
+        }
+    }
+
+    /// Closes every idle connection.
+    pub(crate) fn drain(&self, reason: Reason) -> usize {
+        let mut n = 0;
+        while let Some(slot) = self.idle.pop() {
+            self.close_slot(slot, reason);
+            n += 1;
+        }
+        n
+    }
+
+    /// Adds a connection dialed ahead of demand (prewarm, refill) to the
+    /// idle queue and wakes a waiter. The slot arrives from
+    /// [`admit`](Domain::admit) with `lent == false`.
+    pub(crate) fn add_idle(&self, slot: Box<Slot<T>>) {
+        if self.pool.closed.load(Ordering::Acquire) {
+            return self.close_slot(slot, Reason::PoolClosed);
+        }
+        if let Err(slot) = self.idle.push(slot, self.limit()) {
+            return self.close_slot(slot, Reason::QueueFull);
+        }
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        if self.pool.closed.load(Ordering::Acquire) {
+            self.drain(Reason::PoolClosed);
+        }
+    }
+
+    /// Idle connections now.
+    pub(crate) fn idle_len(&self) -> usize {
+        self.idle.len()
+    }
+
+    /// Lends an idle connection to `ip`, if one is fit; the others stay
+    /// queued (in their order, after the ones not looked at).
+    pub(crate) fn pop_idle_to(&self, ip: IpAddr) -> Option<Box<Slot<T>>> {
+        let now = self.pool.ticker.now();
+        let n = self.idle.len();
+        let mut found = None;
+        let mut back = Vec::new();
+        for _ in 0..n {
+            let Some(slot) = self.idle.pop() else { break };
+            if found.is_some() || slot.meta.target.addr().ip() != ip {
+                back.push(slot);
+                continue;
+            }
+            let word = slot.meta.state.load(Ordering::Relaxed);
+            match self.unfit_to_lend(&slot, word, now) {
+                None => {
+                    slot.meta
+                        .state
+                        .store(state::with_in_use(word, true), Ordering::Relaxed);
+                    slot.meta.reuses.inc_owned();
+                    found = Some(slot);
+                }
+                Some(reason) => self.close_slot(slot, reason),
+            }
+        }
+        for slot in back {
+            if let Err(slot) = self.idle.push(slot, self.limit()) {
+                self.close_slot(slot, Reason::QueueFull);
+            }
+        }
+        fence(Ordering::SeqCst);
+        self.notify_waiters();
+        found
+    }
+}

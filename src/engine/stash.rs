@@ -1,0 +1,52 @@
+//! A one-entry, per-thread stash of the domain reference a put just used.
+//!
+//! A guard needs an `Arc<Domain>` (see [`Domain::put`]); cloning one on every
+//! lend and dropping it on every return would be two locked read-modify-
+//! writes on a counter that every thread using the domain shares. Instead the
+//! put parks its reference here and the next lend of the same domain on the
+//! same thread takes it back — moved, not counted. A miss (another domain,
+//! another thread) falls back to a clone. The stash holds at most one
+//! reference per thread, which keeps that domain (and its pool's settings and
+//! connector, not its connections) alive until the thread's next put or exit.
+
+use super::Domain;
+use crate::sync::Arc;
+
+#[cfg(not(loom))]
+type Parked = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
+#[cfg(not(loom))]
+thread_local! {
+    static STASH: std::cell::Cell<Option<Parked>> = const { std::cell::Cell::new(None) };
+}
+
+/// Parks `domain` for the next lend on this thread.
+#[inline]
+pub(crate) fn put<T: Send + 'static>(domain: Arc<Domain<T>>) {
+    #[cfg(not(loom))]
+    {
+        let parked: Parked = domain;
+        // Whatever was parked before is dropped outside the TLS access:
+        // its destructor may run arbitrary code.
+        let _old = STASH.try_with(|s| s.replace(Some(parked)));
+    }
+    #[cfg(loom)]
+    drop(domain);
+}
+
+/// A reference to `domain` for a guard: the parked one if it is this
+/// domain, else a clone.
+#[inline]
+pub(crate) fn take<T: Send + 'static>(domain: &Arc<Domain<T>>) -> Arc<Domain<T>> {
+    #[cfg(not(loom))]
+    {
+        if let Some(parked) = STASH.try_with(std::cell::Cell::take).ok().flatten() {
+            if let Ok(d) = parked.downcast::<Domain<T>>() {
+                if Arc::ptr_eq(&d, domain) {
+                    return d;
+                }
+            }
+        }
+    }
+    domain.clone()
+}
