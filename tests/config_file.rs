@@ -213,3 +213,35 @@ async fn a_config_builds_a_client_with_its_domains() {
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     client.shutdown().await;
 }
+
+#[test]
+fn max_body_size_and_the_new_keys_read_and_write_back() {
+    let cfg = ClientConfig::from_toml(
+        "[http]\nmax_body_size = \"none\"\n[pool]\nprobe_timeout = \"1s\"\nnegative_dns_ttl = \"5s\"\nallow_private_addresses = true\n[blacklist]\nblock_ip_after_domains = 5\n[validation]\nrule = \"strict\"\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.http.max_body_size, None);
+    assert_eq!(cfg.pool.block_ip_after_domains, 5);
+    assert!(cfg.pool.allow_private_addresses);
+    assert_eq!(cfg.validation.rule, "strict");
+    assert_eq!(ClientConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
+    let cfg = ClientConfig::from_toml("[http]\nmax_body_size = 1048576\n").unwrap();
+    assert_eq!(cfg.http.max_body_size, Some(1 << 20));
+    cfg.build().unwrap();
+    for (text, key) in [
+        ("[http]\nmax_body_size = 0\n", "http.max_body_size"),
+        ("[http]\nmax_body_size = \"lots\"\n", "http.max_body_size"),
+        ("[validation]\nrule = \"lenient\"\n", "validation.rule"),
+        (
+            "[blacklist]\nblock_ip_after_domains = 0\n",
+            "blacklist.block_ip_after_domains",
+        ),
+        (
+            "[pool]\nmax_conns_per_domain = 100000000\n",
+            "pool.max_conns_per_domain",
+        ),
+    ] {
+        let e = ClientConfig::from_toml(text).unwrap_err();
+        assert!(e.to_string().contains(key), "{text}: {e}");
+    }
+}

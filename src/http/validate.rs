@@ -248,3 +248,73 @@ impl Validate for StatusValidator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(status: u16, retry_after: Option<&str>) -> http::response::Parts {
+        let mut b = http::Response::builder().status(status);
+        if let Some(v) = retry_after {
+            b = b.header(http::header::RETRY_AFTER, v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_default_rule_keeps_sites_usable() {
+        for s in [200, 204, 301, 404, 405, 410, 500] {
+            assert_eq!(default_verdict(&parts(s, None)), Verdict::Accept, "{s}");
+        }
+        assert_eq!(default_verdict(&parts(403, None)), Verdict::Block);
+        assert_eq!(
+            default_verdict(&parts(429, Some("7"))),
+            Verdict::Throttle(Duration::from_secs(7))
+        );
+        assert_eq!(
+            default_verdict(&parts(429, None)),
+            Verdict::Throttle(DEFAULT_RETRY_AFTER)
+        );
+        assert_eq!(
+            default_verdict(&parts(503, Some("2"))),
+            Verdict::Throttle(Duration::from_secs(2))
+        );
+        assert_eq!(default_verdict(&parts(503, None)), Verdict::Accept);
+        // A hostile Retry-After is capped.
+        assert_eq!(
+            default_verdict(&parts(429, Some("99999999"))),
+            Verdict::Throttle(MAX_RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let h = |v: &str| parts(503, Some(v)).headers;
+        assert_eq!(retry_after(&h("120")), Some(Duration::from_secs(120)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        let d = retry_after(&h(&httpdate::fmt_http_date(later))).unwrap();
+        assert!(
+            d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        assert_eq!(
+            retry_after(&h("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&h("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_strict_rule_is_the_seeds() {
+        assert_eq!(strict_verdict(StatusCode::OK), Verdict::Accept);
+        assert_eq!(strict_verdict(StatusCode::FORBIDDEN), Verdict::Block);
+        for s in [
+            StatusCode::NO_CONTENT,
+            StatusCode::FOUND,
+            StatusCode::NOT_FOUND,
+        ] {
+            assert!(matches!(strict_verdict(s), Verdict::Reject(_)), "{s}");
+        }
+    }
+}
