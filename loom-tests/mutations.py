@@ -48,8 +48,8 @@ MUTATIONS = {
     ],
     "block copies its deadline without the list lock": [
         ("src/engine",
-         "    fn sync_blocked(&self, ip: IpAddr) {\n        let _serial = lock(&self.ips_update);\n",
-         "    fn sync_blocked(&self, ip: IpAddr) {\n"),
+         "fn sync_blocked(&self, ip: IpAddr) {\n        let _serial = lock(&self.ips_update);\n",
+         "fn sync_blocked(&self, ip: IpAddr) {\n"),
     ],
     "queue claims a slot by load + store instead of CAS": [
         ("src/sync.rs",
@@ -80,7 +80,10 @@ def copy_tree(dest):
         src = ROOT / name
         if src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+            # A plain copy: fresh modification times, newer than any build
+            # in the mutations' target directory, so cargo never reuses a
+            # build of an earlier (possibly mutated) copy.
+            shutil.copyfile(src, dest / name)
 
 
 def run_model(work, name):
@@ -90,7 +93,10 @@ def run_model(work, name):
          "--target-dir", str(ROOT / "target" / "loom-mutations"),
          "--test", "models", "--", name],
         cwd=work, env=env, capture_output=True, text=True, timeout=900)
-    return "test result: ok. 1 passed" in p.stdout
+    passed = "test result: ok. 1 passed" in p.stdout
+    if not passed and os.environ.get("MUTATIONS_VERBOSE"):
+        sys.stderr.write(f"--- {name}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}\n")
+    return passed
 
 
 def main():
