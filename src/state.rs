@@ -10,9 +10,12 @@
 //!   1 bit     8 bits                         55 bits
 //! ```
 //!
-//! * `in_use` is set while the connection is lent out. `get` sets it with a
-//!   CAS from clear, `put` clears it with a CAS from set: a failed CAS means
-//!   the connection was lent twice, which the pool reports and survives.
+//! * `in_use` is set while the connection is lent out. Whoever holds the slot
+//!   owns the word (the idle queue and the `Pooled` guard move the `Box`), so
+//!   `get` sets it and `put` clears it with plain stores; a lend of a slot
+//!   found `in_use`, or a return of one found clear, is reported as a double
+//!   lend (it cannot happen while ownership is moved, and is checked anyway
+//!   from the word already loaded).
 //! * `error_count` saturates at 255 instead of wrapping into the timestamp.
 //! * `last_used` is in [`TICK_NANOS`]-nanosecond ticks since the pool's epoch
 //!   (1 tick = 1024 ns ≈ 1 µs). 55 bits of such ticks last
@@ -20,10 +23,10 @@
 //!   years the design asks for; a value past the field saturates.
 //!
 //! Ownership of the connection itself moves through the idle queue (push is a
-//! release, pop an acquire), so the word carries no data dependency: its CASes
-//! may be `Relaxed`. It exists so that the lend state, the error count and the
+//! release, pop an acquire), so the word carries no data dependency: its
+//! stores may be `Relaxed`. It exists so that the lend state, the error count and the
 //! idle time are readable without a lock by anyone holding the connection's
-//! metadata (stats snapshots, the sweeper), and so that a double lend is caught.
+//! metadata (stats snapshots, the sweeper).
 
 use std::time::Duration;
 

@@ -19,8 +19,8 @@ impl<T: Send + 'static> Domain<T> {
             let word = slot.meta.state.load(Ordering::Relaxed);
             match self.unfit_to_lend(&slot, word, now) {
                 None => {
-                    // We own the slot (the pop transferred it); the store
-                    // records the lend for snapshots and for put's CAS.
+                    // We own the slot (the pop transferred it): a plain
+                    // store records the lend for snapshots.
                     slot.meta
                         .state
                         .store(state::with_in_use(word, true), Ordering::Relaxed);
@@ -75,16 +75,11 @@ impl<T: Send + 'static> Domain<T> {
             domain.counters.discarded.inc();
             return domain.close_slot(slot, reason);
         }
+        // The guard owns the slot (a `Box` moved out of the queue): nobody
+        // else writes its word, so a plain store suffices where a CAS could
+        // never fail. A double return cannot happen — the guard is consumed.
         let returned = state::with_last_used(state::with_in_use(word, false), now);
-        if slot
-            .meta
-            .state
-            .compare_exchange(word, returned, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            domain.counters.discarded.inc();
-            return domain.close_slot(slot, Reason::DoubleLend);
-        }
+        slot.meta.state.store(returned, Ordering::Relaxed);
         slot.meta.recycled.inc_owned();
         if let Err(slot) = domain.idle.push(slot, domain.limit()) {
             slot.meta.recycled.dec_owned();

@@ -39,7 +39,7 @@
 //!
 //! | operation | ordering | pairs with |
 //! |---|---|---|
-//! | state word CAS/stores (get, put, `mark_error`) | Relaxed | nothing: the queue transfers ownership; snapshots only need *a* value |
+//! | state word stores (get, put, `mark_error`; the holder owns it) | Relaxed | nothing: the queue transfers ownership; snapshots only need *a* value |
 //! | `live` reserve CAS / release `fetch_sub` | SeqCst | each other (the counter's modification order); the fences below for waking |
 //! | waiter count `fetch_add` + `fence(SeqCst)` | SeqCst | the notifier's `fence(SeqCst)` + waiter-count load (Dekker) |
 //! | notifier's waiter-count load | Acquire | the waiter's `fetch_add` (release part): the listener inserted before it is visible to `notify` |
