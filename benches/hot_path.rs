@@ -12,8 +12,12 @@
 //!   with `=`); a naive `Semaphore` + `Mutex<VecDeque>` pool.
 //! * `get_put/two_threads`: the same with two threads on one domain (two
 //!   idle connections), time per operation per thread.
-//! * `many_domains`: hotpool's get + put with keys drawn at random from 1,
-//!   100 and 10,000 domains (one idle connection each).
+//!   Keyed lines put each peer behind a map from the domain, as a crawler
+//!   keeping a pool per domain uses it.
+//! * `many_domains`: hotpool's get + put with keys in a fixed shuffled order
+//!   that touches all of 1, 100 and 10,000 domains (one idle connection
+//!   each), beside the keyed floor: a map of `ArrayQueue`s over the same
+//!   keys in the same order.
 //! * `wakeup`: a connection handed from one task to the next through put →
 //!   waiting get, with 1 and with 64 tasks waiting (the broadcast's herd).
 //!
@@ -21,8 +25,10 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use hotpool::{Connect, Error, Pool, Target};
 use std::{
+    collections::HashMap,
     future::Future,
     hint::black_box,
     pin::pin,
@@ -77,9 +83,18 @@ fn pool_with_idle(n: usize) -> Pool<Dummy> {
     pool
 }
 
+/// A floor item: a state word alone on its cache line, so that two threads
+/// working on two items never share a line (false sharing would inflate the
+/// contended floor).
+type FloorItem = Box<CachePadded<AtomicU64>>;
+
+fn floor_item() -> FloorItem {
+    Box::new(CachePadded::new(AtomicU64::new(0)))
+}
+
 /// The floor: pop, CAS the item's state word to "in use", CAS it back, push.
 #[inline(always)]
-fn floor_op(q: &ArrayQueue<Box<AtomicU64>>) {
+fn floor_op(q: &ArrayQueue<FloorItem>) {
     let item = q.pop().unwrap();
     let _ = item.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed);
     let _ = item.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed);
@@ -278,7 +293,7 @@ fn clock(c: &mut Criterion) {
 fn single_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("get_put/single_thread");
     let q = ArrayQueue::new(10);
-    q.push(Box::new(AtomicU64::new(0))).unwrap();
+    q.push(floor_item()).unwrap();
     g.bench_function("floor_arrayqueue_2cas", |b| b.iter(|| floor_op(&q)));
 
     let pool = pool_with_idle(1);
@@ -320,7 +335,36 @@ fn single_thread(c: &mut Criterion) {
     g.bench_function("naive_semaphore_mutex_vecdeque", |b| {
         b.iter(|| naive.get_put())
     });
+
+    // Keyed: each peer behind a map from the domain, as a crawler keeping
+    // one pool per domain would use it (hotpool's `get` looks the key up
+    // too; its `DomainHandle` is the unkeyed comparison).
+    let key = black_box(DOMAIN);
+    let pingora = keyed(peers::Pingora::new(1));
+    g.bench_function("pingora_pool_keyed", |b| b.iter(|| pingora[key].get_put()));
+    let dp = keyed(peers::deadpool(1));
+    g.bench_function("deadpool_unmanaged_keyed", |b| {
+        b.iter(|| peers::deadpool_get_put(&dp[key]))
+    });
+    let bb8 = keyed(rt.block_on(peers::bb8(1)));
+    g.bench_function("bb8_keyed", |b| b.iter(|| peers::bb8_get_put(&bb8[key])));
+    let legacy = keyed(peers::legacy(1));
+    g.bench_function("hyper_util_legacy_keyed", |b| {
+        b.iter(|| peers::legacy_get_put(&legacy[key]))
+    });
+    let naive = keyed(peers::Naive::new(1));
+    g.bench_function("naive_semaphore_mutex_vecdeque_keyed", |b| {
+        b.iter(|| naive[key].get_put())
+    });
     g.finish();
+}
+
+/// A map holding `pool` under the bench's domain (with the same hasher as
+/// hotpool's domain map).
+fn keyed<P>(pool: P) -> HashMap<String, P, foldhash::fast::RandomState> {
+    let mut m = HashMap::with_hasher(foldhash::fast::RandomState::default());
+    m.insert(DOMAIN.to_owned(), pool);
+    m
 }
 
 /// Runs `op` `iters` times on each of two threads at once; returns the wall
@@ -352,7 +396,7 @@ fn contended(c: &mut Criterion) {
     let mut g = c.benchmark_group("get_put/two_threads");
     let q = Arc::new(ArrayQueue::new(10));
     for _ in 0..2 {
-        q.push(Box::new(AtomicU64::new(0))).unwrap();
+        q.push(floor_item()).unwrap();
     }
     g.bench_function(BenchmarkId::new("floor_arrayqueue_2cas", 2), |b| {
         b.iter_custom(|iters| two_threads(iters, || floor_op(&q)))
@@ -423,14 +467,41 @@ fn many_domains(c: &mut Criterion) {
                 drop(pool.get(k).await.unwrap());
             }
         });
+        // A fixed order that touches every domain: shuffled permutations of
+        // all of them, one after another, to a power of two of at least
+        // 4,096 entries (16,384 for 10,000 domains).
         let mut rng = fastrand::Rng::with_seed(7);
-        let order: Vec<usize> = (0..4096).map(|_| rng.usize(0..n)).collect();
+        let len = n.max(4096).next_power_of_two();
+        let mut order: Vec<usize> = Vec::with_capacity(len);
+        while order.len() < len {
+            let mut perm: Vec<usize> = (0..n).collect();
+            rng.shuffle(&mut perm);
+            order.extend(perm);
+        }
+        order.truncate(len);
+        let mask = len - 1;
         let mut i = 0;
         g.bench_function(BenchmarkId::new("hotpool_get", n), |b| {
             b.iter(|| {
-                i = (i + 1) & 4095;
+                i = (i + 1) & mask;
                 let c = ready(pool.get(&keys[order[i]])).unwrap();
                 black_box(&*c);
+            })
+        });
+        // The keyed floor: the same keys in the same order, a map lookup
+        // (hotpool's hasher) and the floor's queue operation.
+        let mut floor: HashMap<String, ArrayQueue<FloorItem>, foldhash::fast::RandomState> =
+            HashMap::with_hasher(foldhash::fast::RandomState::default());
+        for k in &keys {
+            let q = ArrayQueue::new(1);
+            q.push(floor_item()).unwrap();
+            floor.insert(k.clone(), q);
+        }
+        let mut j = 0;
+        g.bench_function(BenchmarkId::new("floor_keyed", n), |b| {
+            b.iter(|| {
+                j = (j + 1) & mask;
+                floor_op(&floor[keys[order[j]].as_str()]);
             })
         });
     }
