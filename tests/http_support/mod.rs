@@ -407,8 +407,24 @@ impl Body for Broken {
 
 pub const GZIP_TEXT: &str = "hello gzip, ";
 
-/// `/drip`: ten 100-byte chunks, 20 ms apart.
-struct Drip(u8, Option<Pin<Box<tokio::time::Sleep>>>);
+/// `/drip` and `/slow-drip`: `left` chunks of `size` bytes, `every` apart.
+struct Drip {
+    left: u32,
+    size: usize,
+    every: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Drip {
+    fn new(left: u32, size: usize, every: Duration) -> Drip {
+        Drip {
+            left,
+            size,
+            every,
+            sleep: None,
+        }
+    }
+}
 
 impl Body for Drip {
     type Data = Bytes;
@@ -418,18 +434,19 @@ impl Body for Drip {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.0 == 0 {
+        if self.left == 0 {
             return Poll::Ready(None);
         }
+        let every = self.every;
         let sleep = self
-            .1
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
         match sleep.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
-                self.1 = None;
-                self.0 -= 1;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'd'; 100])))))
+                self.sleep = None;
+                self.left -= 1;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'd'; self.size])))))
             }
         }
     }
@@ -563,34 +580,6 @@ fn bomb(encoding: &str, size: u64) -> Gen {
     })
 }
 
-/// `/slow-drip`: one byte every 200 ms, this many times.
-struct SlowDrip(u32, Option<Pin<Box<tokio::time::Sleep>>>);
-
-impl Body for SlowDrip {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.0 == 0 {
-            return Poll::Ready(None);
-        }
-        let sleep = self
-            .1
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(200))));
-        match sleep.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
-                self.1 = None;
-                self.0 -= 1;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b".")))))
-            }
-        }
-    }
-}
-
 /// `/stall-body`: headers, then a body that never comes.
 struct Stalled;
 
@@ -712,10 +701,10 @@ async fn handle(
                 .insert("content-encoding", "gzip".parse().unwrap());
             r
         }
-        "/drip" => Response::new(BoxBody::new(Drip(10, None))),
+        "/drip" => Response::new(BoxBody::new(Drip::new(10, 100, Duration::from_millis(20)))),
         // One byte every 200 ms for a minute: slower than any test's
         // time-out.
-        "/slow-drip" => Response::new(BoxBody::new(SlowDrip(300, None))),
+        "/slow-drip" => Response::new(BoxBody::new(Drip::new(300, 1, Duration::from_millis(200)))),
         // Zeros in 64 KiB frames, forever.
         "/endless" => {
             let chunk = Bytes::from(vec![0u8; 64 << 10]);
