@@ -513,44 +513,58 @@ fn many_domains(c: &mut Criterion) {
 /// registered as waiters, and puts it back. Time per hand-over.
 fn wakeup(c: &mut Criterion) {
     let mut g = c.benchmark_group("wakeup");
-    for waiters in [1usize, 64] {
-        g.bench_function(
-            BenchmarkId::new("hotpool_put_to_waiting_get", waiters),
-            |b| {
-                b.iter_custom(|iters| {
-                    let rt = runtime();
-                    let pool = Pool::builder()
-                        .max_conns_per_domain(1)
-                        .wait_timeout(Duration::from_secs(60))
-                        .build(Dummy)
-                        .unwrap();
-                    pool.set_ips(DOMAIN, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
-                    let done = Arc::new(AtomicUsize::new(0));
-                    let total = iters as usize;
-                    rt.block_on(async {
-                        drop(pool.get(DOMAIN).await.unwrap());
-                        let start = Instant::now();
-                        let mut tasks = tokio::task::JoinSet::new();
-                        for _ in 0..waiters + 1 {
-                            let (pool, done) = (pool.clone(), done.clone());
-                            tasks.spawn(async move {
-                                while done.load(Ordering::Relaxed) < total {
-                                    let c = pool.get(DOMAIN).await.unwrap();
-                                    done.fetch_add(1, Ordering::Relaxed);
-                                    tokio::task::yield_now().await;
-                                    drop(c);
-                                    tokio::task::yield_now().await;
-                                }
-                            });
-                        }
-                        while tasks.join_next().await.is_some() {}
-                        start.elapsed()
-                    })
-                })
-            },
-        );
+    for (name, wake) in [
+        ("hotpool_wake_one", hotpool::Wake::One),
+        ("hotpool_wake_broadcast", hotpool::Wake::Broadcast),
+    ] {
+        for waiters in [1usize, 64] {
+            wakeup_line(&mut g, name, wake, waiters);
+        }
     }
     g.finish();
+}
+
+fn wakeup_line(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    wake: hotpool::Wake,
+    waiters: usize,
+) {
+    {
+        g.bench_function(BenchmarkId::new(name, waiters), |b| {
+            b.iter_custom(|iters| {
+                let rt = runtime();
+                let pool = Pool::builder()
+                    .max_conns_per_domain(1)
+                    .wake(wake)
+                    .wait_timeout(Duration::from_secs(60))
+                    .build(Dummy)
+                    .unwrap();
+                pool.set_ips(DOMAIN, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+                let done = Arc::new(AtomicUsize::new(0));
+                let total = iters as usize;
+                rt.block_on(async {
+                    drop(pool.get(DOMAIN).await.unwrap());
+                    let start = Instant::now();
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for _ in 0..waiters + 1 {
+                        let (pool, done) = (pool.clone(), done.clone());
+                        tasks.spawn(async move {
+                            while done.load(Ordering::Relaxed) < total {
+                                let c = pool.get(DOMAIN).await.unwrap();
+                                done.fetch_add(1, Ordering::Relaxed);
+                                tokio::task::yield_now().await;
+                                drop(c);
+                                tokio::task::yield_now().await;
+                            }
+                        });
+                    }
+                    while tasks.join_next().await.is_some() {}
+                    start.elapsed()
+                })
+            })
+        });
+    }
 }
 
 criterion_group!(

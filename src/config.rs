@@ -77,6 +77,10 @@ pub struct Config {
     /// default: a hostile DNS record must not point the crawler inward).
     /// Addresses given with `set_ips` are always trusted. Default false.
     pub allow_private_addresses: bool,
+    /// Whom a returned connection (or a unit of capacity given back)
+    /// wakes among the tasks waiting for one: [`Wake::One`] (default) or
+    /// [`Wake::Broadcast`].
+    pub wake: Wake,
 }
 
 impl Default for Config {
@@ -104,6 +108,52 @@ impl Default for Config {
             probe_timeout: Duration::from_secs(2),
             negative_dns_ttl: Duration::from_secs(30),
             allow_private_addresses: false,
+            wake: Wake::One,
+        }
+    }
+}
+
+/// Whom a unit made available wakes (`wake` in the configuration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Wake {
+    /// One more waiter per connection or unit of capacity made available
+    /// (`wake = "one"`, the default: a put that meets 64 waiters wakes one,
+    /// not 64).
+    #[default]
+    One,
+    /// Every waiter on every put (`wake = "broadcast"`, the Go original's
+    /// `Broadcast`): all wake, one wins, the rest sleep again.
+    Broadcast,
+}
+
+impl Wake {
+    /// The configuration spelling: `"one"` or `"broadcast"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wake::One => "one",
+            Wake::Broadcast => "broadcast",
+        }
+    }
+
+    /// Parses the configuration spelling.
+    pub fn parse(s: &str) -> Option<Wake> {
+        match s {
+            "one" => Some(Wake::One),
+            "broadcast" => Some(Wake::Broadcast),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_bits(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_bits(b: u8) -> Wake {
+        if b == Wake::Broadcast as u8 {
+            Wake::Broadcast
+        } else {
+            Wake::One
         }
     }
 }

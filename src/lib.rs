@@ -38,7 +38,7 @@ mod sync;
 mod tls;
 
 pub use crate::{
-    config::{Config, MAX_BLOCK_DOMAINS, MAX_CONNS, MAX_CONNS_PER_DOMAIN, MAX_DIALS},
+    config::{Config, Wake, MAX_BLOCK_DOMAINS, MAX_CONNS, MAX_CONNS_PER_DOMAIN, MAX_DIALS},
     connect::{Connect, Target},
     error::{BoxError, Error},
     pool::{Builder, DomainHandle, Pool},

@@ -245,3 +245,19 @@ fn max_body_size_and_the_new_keys_read_and_write_back() {
         assert!(e.to_string().contains(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn wake_reads_one_or_broadcast_and_names_a_bad_value() {
+    let cfg = ClientConfig::from_toml("[pool]\nwake = \"broadcast\"\n").unwrap();
+    assert_eq!(cfg.pool.wake, hotpool::Wake::Broadcast);
+    assert_eq!(ClientConfig::from_toml(&cfg.to_toml()).unwrap(), cfg);
+    assert_eq!(
+        ClientConfig::from_toml("").unwrap().pool.wake,
+        hotpool::Wake::One
+    );
+    for text in ["[pool]\nwake = \"all\"\n", "[pool]\nwake = 1\n"] {
+        let (key, _, reason) = rejected(text);
+        assert_eq!(key, "pool.wake");
+        assert!(reason.contains("\"one\" or \"broadcast\""), "{reason}");
+    }
+}

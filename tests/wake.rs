@@ -113,3 +113,117 @@ async fn every_waiter_is_served_in_turn() {
     assert!(s.total.waits > 0);
     assert_quiet(&pool, DOMAIN, 2);
 }
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Count {
+    fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+type GetFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Pooled<support::Conn>, hotpool::Error>> + 'a>,
+>;
+
+/// `n` gets of `DOMAIN`, each polled once (registered and asleep), with
+/// the waker each polled with.
+fn asleep(pool: &Pool<Dummy>, n: usize) -> Vec<(GetFuture<'_>, std::sync::Arc<Count>)> {
+    (0..n)
+        .map(|_| {
+            let mut get: GetFuture<'_> = Box::pin(pool.get(DOMAIN));
+            let count = std::sync::Arc::new(Count::default());
+            let waker = std::task::Waker::from(count.clone());
+            let polled = get
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            assert!(
+                polled.is_pending(),
+                "nothing idle and no capacity: it waits"
+            );
+            (get, count)
+        })
+        .collect()
+}
+
+fn woken(gets: &[(GetFuture<'_>, std::sync::Arc<Count>)]) -> usize {
+    gets.iter().filter(|(_, c)| c.get() > 0).count()
+}
+
+#[tokio::test]
+async fn a_put_wakes_one_waiter_with_wake_one_and_every_waiter_with_broadcast() {
+    for (wake, expected) in [(hotpool::Wake::One, 1), (hotpool::Wake::Broadcast, 8)] {
+        let pool = Pool::builder()
+            .max_conns_per_domain(1)
+            .wake(wake)
+            .wait_timeout(Duration::from_secs(30))
+            .build(Dummy::new())
+            .unwrap();
+        pool.set_ips(DOMAIN, [ip(2)]);
+        let held = pool.get(DOMAIN).await.unwrap();
+        let mut gets = asleep(&pool, 8);
+        assert_eq!(pool.debug_counts(DOMAIN).3, 8);
+        drop(held);
+        assert_eq!(woken(&gets), expected, "{wake:?}: wakers called by one put");
+        // The first waiter (FIFO) is among the woken and gets the
+        // connection; the rest are dropped (cancelled).
+        let (first, count) = &mut gets[0];
+        assert_eq!(count.get(), 1);
+        let waker = std::task::Waker::from(count.clone());
+        match first
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+        {
+            std::task::Poll::Ready(Ok(c)) => assert_eq!(c.id, 0),
+            other => panic!("{wake:?}: the woken waiter was not served: {other:?}"),
+        }
+        drop(gets);
+        assert_quiet(&pool, DOMAIN, 1);
+    }
+}
+
+#[tokio::test]
+async fn two_puts_wake_two_waiters_and_a_cancelled_waiter_passes_its_wake_on() {
+    let pool = Pool::builder()
+        .max_conns_per_domain(2)
+        .wait_timeout(Duration::from_secs(30))
+        .build(Dummy::new())
+        .unwrap();
+    pool.set_ips(DOMAIN, [ip(2)]);
+    let (a, b) = (
+        pool.get(DOMAIN).await.unwrap(),
+        pool.get(DOMAIN).await.unwrap(),
+    );
+    let mut gets = asleep(&pool, 3);
+    // Two puts before any waiter runs: two waiters woken, not one (each
+    // put wakes one *more* listener).
+    drop(a);
+    drop(b);
+    assert_eq!(woken(&gets), 2, "two puts, two wake-ups");
+    assert_eq!(gets[2].1.get(), 0);
+    // The first woken waiter is cancelled before it runs: its wake-up
+    // passes to the third, which is served.
+    drop(gets.remove(0));
+    assert_eq!(
+        gets[1].1.get(),
+        1,
+        "the cancelled waiter's wake-up moved on"
+    );
+    for (get, count) in &mut gets {
+        let waker = std::task::Waker::from(count.clone());
+        let r = get
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        assert!(matches!(r, std::task::Poll::Ready(Ok(_))), "{r:?}");
+    }
+    drop(gets);
+    assert_quiet(&pool, DOMAIN, 2);
+}

@@ -56,6 +56,17 @@ impl Conn {
     pub fn leave(&self) {
         self.lent.store(false, Ordering::SeqCst);
     }
+
+    /// Uses the connection across a loom yield: between `enter` and
+    /// `leave` another thread can be scheduled, so a second holder of the
+    /// same connection would run into the first one's `enter` and panic.
+    /// A detector without the yield could never fire, since loom switches
+    /// threads only at synchronization points.
+    pub fn hold(&self) {
+        self.enter();
+        loom::thread::yield_now();
+        self.leave();
+    }
 }
 
 impl Drop for Conn {

@@ -210,6 +210,7 @@ const POOL_KEYS: &[&str] = &[
     "probe_timeout",
     "negative_dns_ttl",
     "allow_private_addresses",
+    "wake",
 ];
 const BLACKLIST_KEYS: &[&str] = &["ttl", "allow", "deny", "block_ip_after_domains"];
 const TLS_KEYS: &[&str] = &[

@@ -49,6 +49,12 @@ impl ClientConfig {
             s.duration("probe_timeout", &mut p.probe_timeout)?;
             s.duration("negative_dns_ttl", &mut p.negative_dns_ttl)?;
             s.bool("allow_private_addresses", &mut p.allow_private_addresses)?;
+            if let Some(v) = s.get("wake") {
+                p.wake = v
+                    .as_str()
+                    .and_then(crate::Wake::parse)
+                    .ok_or_else(|| bad("pool.wake", v, "must be \"one\" or \"broadcast\""))?;
+            }
         }
         if let Some(s) = Section::new(&root, "blacklist", BLACKLIST_KEYS)? {
             s.duration("ttl", &mut c.pool.blacklist_ttl)?;

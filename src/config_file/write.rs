@@ -44,6 +44,7 @@ impl ClientConfig {
             "allow_private_addresses".into(),
             Value::Boolean(p.allow_private_addresses),
         );
+        pool.insert("wake".into(), Value::String(p.wake.as_str().into()));
         let mut blacklist = Table::new();
         blacklist.insert("ttl".into(), dur(p.blacklist_ttl));
         blacklist.insert("allow".into(), strs(&p.allow_ips));

@@ -119,6 +119,13 @@ impl<T: Send + 'static> Domain<T> {
         for a in self.ips.load().iter().filter(|a| a.addr.ip() == ip) {
             a.blocked_until.store(until, unmodeled::Ordering::Relaxed);
         }
+        self.bump_addr_epoch();
+    }
+
+    /// Makes every connection's next lend or return look at its address
+    /// record again (after a block, unblock or retirement).
+    pub(super) fn bump_addr_epoch(&self) {
+        self.addr_epoch.fetch_add(1, unmodeled::Ordering::Release);
     }
 
     /// Dials no new connection to this domain until `until` (ticks);
@@ -174,6 +181,7 @@ impl<T: Send + 'static> Domain<T> {
         }
         self.ips.store(Arc::new(new));
         if retired {
+            self.bump_addr_epoch();
             self.sweep();
         }
     }

@@ -6,7 +6,7 @@ use crate::{
     connect::Target,
     state,
     sync::{
-        fence, lock,
+        lock,
         unmodeled::{self, Counter},
         Arc, AtomicU64, AtomicUsize, Ordering,
     },
@@ -32,8 +32,7 @@ impl<T: Send + 'static> Domain<T> {
         }
         if !reserve(&this.live, max_domain) {
             pool.live.fetch_sub(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            pool.notify_waiters();
+            pool.publish(1);
             return Err(Blocked::Domain);
         }
         Ok(Reservation {
@@ -64,6 +63,7 @@ impl<T: Send + 'static> Domain<T> {
             created: now,
             target: Target::new(this.host.clone(), addr.addr),
             addr,
+            addr_epoch: unmodeled::AtomicU64::new(u64::MAX),
             profile: pool.driver.profile(&conn),
             dialed_for_lend: lent,
         });

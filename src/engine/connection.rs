@@ -128,6 +128,9 @@ pub(crate) struct Meta {
     pub(crate) created: u64,
     pub(crate) target: Target,
     pub(super) addr: Arc<Addr>,
+    /// The domain's address epoch when this connection's address was last
+    /// found fit (`u64::MAX`: never checked yet).
+    pub(super) addr_epoch: unmodeled::AtomicU64,
     /// The connector's label for the connection (a TLS profile).
     pub(crate) profile: Option<StdArc<str>>,
     /// Dialed for a caller (lent at once) rather than ahead of demand.

@@ -12,7 +12,6 @@ use crate::{
     },
 };
 use crossbeam_utils::CachePadded;
-use event_listener::Event;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------
@@ -59,8 +58,9 @@ pub(crate) struct Domain<T: Send + 'static> {
     pub(super) port: u16,
     pub(super) hash: u64,
     pub(super) idle: crate::idle::Idle<Box<Slot<T>>>,
-    pub(super) waiters: CachePadded<AtomicUsize>,
-    pub(super) event: Event,
+    /// Waiters, closed flag and publish epoch; the event they listen on
+    /// (see [`signal`](super::signal)).
+    pub(super) signal: Signal,
     pub(super) live: CachePadded<AtomicUsize>,
     pub(super) ips: SwapCell<Vec<Arc<Addr>>>,
     pub(super) ips_update: Mutex<()>,
@@ -75,6 +75,9 @@ pub(crate) struct Domain<T: Send + 'static> {
     /// No new dial before this (ticks): the site asked us to slow down
     /// (a 429 or 503 with `Retry-After`).
     pub(super) throttled_until: unmodeled::AtomicU64,
+    /// Bumped after any change to this domain's address records (a block,
+    /// unblock or retirement); see `Domain::address_unfit`.
+    pub(super) addr_epoch: unmodeled::AtomicU64,
     pub(crate) pool: Arc<Shared<T>>,
 }
 
@@ -110,8 +113,7 @@ impl<T: Send + 'static> Domain<T> {
             port,
             hash,
             idle: crate::idle::Idle::new(Settings::get_usize(&pool.settings.max_per_domain)),
-            waiters: CachePadded::new(AtomicUsize::new(0)),
-            event: Event::new(),
+            signal: Signal::new(),
             live: CachePadded::new(AtomicUsize::new(0)),
             ips: SwapCell::new(Vec::new()),
             ips_update: Mutex::new(()),
@@ -121,6 +123,7 @@ impl<T: Send + 'static> Domain<T> {
             ip_source: unmodeled::AtomicU8::new(IPS_NONE),
             resolved_at: unmodeled::AtomicU64::new(0),
             throttled_until: unmodeled::AtomicU64::new(0),
+            addr_epoch: unmodeled::AtomicU64::new(0),
             pool: pool.clone(),
         }
     }
@@ -230,7 +233,7 @@ impl<T: Send + 'static> Domain<T> {
 
     /// Waiters registered on this domain (for tests and loom models).
     pub(crate) fn waiter_count(&self) -> usize {
-        self.waiters.load(Ordering::SeqCst)
+        self.signal.waiters()
     }
 
     /// Reserved capacity of this domain (for tests and loom models).

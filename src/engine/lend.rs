@@ -4,20 +4,22 @@
 use super::*;
 use crate::{
     state,
-    sync::{fence, lock, Arc, Ordering},
+    sync::{lock, unmodeled, Arc, Ordering},
 };
 use std::net::IpAddr;
 
 impl<T: Send + 'static> Domain<T> {
     /// Pops idle connections until one is fit to lend; closes the unfit.
+    /// `is_open` is the connector's check, passed in by the typed caller so
+    /// that it is a static call (inlined to nothing for the default).
     #[inline]
-    pub(crate) fn pop_idle(&self) -> Option<Box<Slot<T>>> {
+    pub(crate) fn pop_idle_with(&self, is_open: impl Fn(&T) -> bool) -> Option<Box<Slot<T>>> {
         let pool = &*self.pool;
         let mut now = None;
         while let Some(slot) = self.idle.pop() {
             let now = *now.get_or_insert_with(|| pool.ticker.now());
             let word = slot.meta.state.load(Ordering::Relaxed);
-            match self.unfit_to_lend(&slot, word, now) {
+            match self.unfit_to_lend(&slot, word, now, &is_open) {
                 None => {
                     // We own the slot (the pop transferred it): a plain
                     // store records the lend for snapshots.
@@ -33,14 +35,31 @@ impl<T: Send + 'static> Domain<T> {
         None
     }
 
+    /// [`pop_idle_with`](Domain::pop_idle_with) through the type-erased
+    /// connector (the engine's own callers).
     #[inline]
-    pub(super) fn unfit_to_lend(&self, slot: &Slot<T>, word: u64, now: u64) -> Option<Reason> {
+    pub(crate) fn pop_idle(&self) -> Option<Box<Slot<T>>> {
+        let driver = &*self.pool.driver;
+        self.pop_idle_with(|c| driver.is_open(c))
+    }
+
+    /// Whether an idle connection must be closed rather than lent: what
+    /// can change while it sits idle. The double-lend detector (a queued
+    /// connection marked lent), idle time, age, its address (checked only
+    /// when the domain's address epoch moved since the last check) and the
+    /// connector's `is_open`. Errors are counted while lent and checked at
+    /// the return.
+    #[inline]
+    pub(super) fn unfit_to_lend(
+        &self,
+        slot: &Slot<T>,
+        word: u64,
+        now: u64,
+        is_open: impl Fn(&T) -> bool,
+    ) -> Option<Reason> {
         let s = &self.pool.settings;
         if state::in_use(word) {
             return Some(Reason::DoubleLend);
-        }
-        if u64::from(state::errors(word)) > Settings::get_u64(&s.max_errors) {
-            return Some(Reason::TooManyErrors);
         }
         if now.saturating_sub(state::last_used(word)) > Settings::get_u64(&s.idle_ticks) {
             return Some(Reason::IdleExpired);
@@ -48,15 +67,34 @@ impl<T: Send + 'static> Domain<T> {
         if now.saturating_sub(slot.meta.created) > Settings::get_u64(&s.lifetime_ticks) {
             return Some(Reason::LifetimeExpired);
         }
-        if slot.meta.addr.is_retired() {
-            return Some(Reason::AddressRetired);
+        if let Some(reason) = self.address_unfit(&slot.meta, now) {
+            return Some(reason);
         }
-        if slot.meta.addr.is_blocked(now) {
-            return Some(Reason::AddressBlocked);
-        }
-        if !self.pool.driver.is_open(&slot.conn) {
+        if !is_open(&slot.conn) {
             return Some(Reason::PeerClosed);
         }
+        None
+    }
+
+    /// Whether the connection's address was retired or blocked, looked up
+    /// only when the domain's address epoch differs from the one the
+    /// connection was last found fit at: `set_ips`, `block` and `unblock`
+    /// bump the epoch after changing the records, so the common case is one
+    /// compare of two words on lines the caller touches anyway, not two
+    /// loads through the connection's address record.
+    #[inline]
+    fn address_unfit(&self, meta: &Meta, now: u64) -> Option<Reason> {
+        let epoch = self.addr_epoch.load(unmodeled::Ordering::Acquire);
+        if meta.addr_epoch.load(unmodeled::Ordering::Relaxed) == epoch {
+            return None;
+        }
+        if meta.addr.is_retired() {
+            return Some(Reason::AddressRetired);
+        }
+        if meta.addr.is_blocked(now) {
+            return Some(Reason::AddressBlocked);
+        }
+        meta.addr_epoch.store(epoch, unmodeled::Ordering::Relaxed);
         None
     }
 
@@ -86,39 +124,30 @@ impl<T: Send + 'static> Domain<T> {
             domain.counters.discarded.inc();
             return domain.close_slot(slot, Reason::QueueFull);
         }
-        // Dekker with the waiter's fetch_add + fence (see module docs).
-        fence(Ordering::SeqCst);
-        if domain.waiters.load(Ordering::Acquire) != 0 {
-            domain.event.notify(usize::MAX);
-        }
-        if pool.closed.load(Ordering::Acquire) {
+        // One RMW on the domain's word orders the push with waiters and
+        // with `close` (see `signal`).
+        if domain.publish(1) {
             domain.drain(Reason::PoolClosed);
         }
         stash::put(domain);
     }
 
+    /// Whether a returned connection must be closed rather than queued:
+    /// its error count (errors are counted while lent, so this is the one
+    /// place they are checked), its age (`max_lifetime` closes a connection
+    /// "instead of lent or returned") and, when the address epoch moved,
+    /// its address. Idle time and `is_open` are checked when it is next
+    /// lent.
     #[inline]
     pub(super) fn unfit_to_return(&self, slot: &Slot<T>, word: u64, now: u64) -> Option<Reason> {
         let s = &self.pool.settings;
-        if !state::in_use(word) {
-            return Some(Reason::DoubleLend);
-        }
-        if self.pool.closed.load(Ordering::Relaxed) {
-            return Some(Reason::PoolClosed);
-        }
         if u64::from(state::errors(word)) > Settings::get_u64(&s.max_errors) {
             return Some(Reason::TooManyErrors);
         }
         if now.saturating_sub(slot.meta.created) > Settings::get_u64(&s.lifetime_ticks) {
             return Some(Reason::LifetimeExpired);
         }
-        if slot.meta.addr.is_retired() {
-            return Some(Reason::AddressRetired);
-        }
-        if slot.meta.addr.is_blocked(now) {
-            return Some(Reason::AddressBlocked);
-        }
-        None
+        self.address_unfit(&slot.meta, now)
     }
 
     // --- closing ------------------------------------------------------------
@@ -171,16 +200,24 @@ impl<T: Send + 'static> Domain<T> {
     pub(super) fn release(&self) {
         self.live.fetch_sub(1, Ordering::SeqCst);
         self.pool.live.fetch_sub(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        self.notify_waiters();
-        self.pool.notify_waiters();
+        self.publish(1);
+        self.pool.publish(1);
     }
 
-    /// Wakes this domain's waiters, if there are any. Callers fence first.
-    pub(super) fn notify_waiters(&self) {
-        if self.waiters.load(Ordering::Acquire) != 0 {
-            self.event.notify(usize::MAX);
-        }
+    /// Announces `units` connections or capacity units made available just
+    /// before, waking waiters if any (see [`signal`](super::signal)).
+    /// Returns whether the pool is closed: the caller drains what it
+    /// pushed.
+    #[inline]
+    pub(super) fn publish(&self, units: usize) -> bool {
+        self.signal.publish(units, self.pool.settings.wake())
+    }
+
+    /// Closes the domain with its pool: marks its word closed (every later
+    /// publish sees it), wakes everyone, closes the idle connections.
+    pub(super) fn close(&self) {
+        self.signal.close();
+        self.drain(Reason::PoolClosed);
     }
 
     /// Closes every idle connection.
@@ -203,9 +240,7 @@ impl<T: Send + 'static> Domain<T> {
         if let Err(slot) = self.idle.push(slot, self.limit()) {
             return self.close_slot(slot, Reason::QueueFull);
         }
-        fence(Ordering::SeqCst);
-        self.notify_waiters();
-        if self.pool.closed.load(Ordering::Acquire) {
+        if self.publish(1) {
             self.drain(Reason::PoolClosed);
         }
     }
@@ -229,7 +264,8 @@ impl<T: Send + 'static> Domain<T> {
                 continue;
             }
             let word = slot.meta.state.load(Ordering::Relaxed);
-            match self.unfit_to_lend(&slot, word, now) {
+            let driver = &*self.pool.driver;
+            match self.unfit_to_lend(&slot, word, now, |c| driver.is_open(c)) {
                 None => {
                     slot.meta
                         .state
@@ -240,13 +276,15 @@ impl<T: Send + 'static> Domain<T> {
                 Some(reason) => self.close_slot(slot, reason),
             }
         }
+        let units = back.len();
         for slot in back {
             if let Err(slot) = self.idle.push(slot, self.limit()) {
                 self.close_slot(slot, Reason::QueueFull);
             }
         }
-        fence(Ordering::SeqCst);
-        self.notify_waiters();
+        if units > 0 && self.publish(units) {
+            self.drain(Reason::PoolClosed);
+        }
         found
     }
 }

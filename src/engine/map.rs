@@ -11,7 +11,6 @@ use crate::{
     },
 };
 use crossbeam_utils::CachePadded;
-use event_listener::Event;
 use std::{
     collections::HashMap,
     hash::BuildHasher,
@@ -35,8 +34,8 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(super) shards: Box<[SwapCell<Table<T>>]>,
     pub(super) hasher: KeyHasher,
     pub(super) live: CachePadded<AtomicUsize>,
-    pub(super) waiters: CachePadded<AtomicUsize>,
-    pub(super) event: Event,
+    /// Pool-level waiters (blocked by `max_conns`) and their event.
+    pub(super) signal: Signal,
     pub(super) closed: AtomicBool,
     pub(crate) settings: Settings,
     pub(crate) ticker: Ticker,
@@ -60,8 +59,7 @@ impl<T: Send + 'static> Shared<T> {
             shards: (0..SHARDS).map(|_| SwapCell::new(Table::new())).collect(),
             hasher: KeyHasher::default(),
             live: CachePadded::new(AtomicUsize::new(0)),
-            waiters: CachePadded::new(AtomicUsize::new(0)),
-            event: Event::new(),
+            signal: Signal::new(),
             closed: AtomicBool::new(false),
             settings: Settings::new(config),
             ticker: Ticker::new(clock),
@@ -274,6 +272,11 @@ impl<T: Send + 'static> Shared<T> {
             t
         });
         drop(hosts);
+        // A domain made while the pool closes (see `close`).
+        fence(Ordering::SeqCst);
+        if this.closed.load(Ordering::SeqCst) {
+            fresh.close();
+        }
         let table = shard.load();
         let found = table.find(hash, |d| &*d.key == key).cloned();
         found.unwrap_or(fresh)
@@ -288,10 +291,19 @@ impl<T: Send + 'static> Shared<T> {
         v
     }
 
-    /// Wakes pool-level waiters, if any. Callers fence first.
-    pub(super) fn notify_waiters(&self) {
-        if self.waiters.load(Ordering::Acquire) != 0 {
-            self.event.notify(usize::MAX);
+    /// Announces `units` of pool capacity made available just before,
+    /// waking pool-level waiters if any (see [`signal`](super::signal)).
+    #[inline]
+    pub(super) fn publish(&self, units: usize) {
+        self.signal.publish(units, self.settings.wake());
+    }
+
+    /// Passes a pool-level wake-up on to one more waiter: the woken task
+    /// could not use the capacity (with [`Wake::Broadcast`](crate::Wake)
+    /// everyone was woken already).
+    pub(super) fn pass_on(&self) {
+        if self.settings.wake() == crate::Wake::One && self.signal.waiters() != 0 {
+            self.signal.notify(1, crate::Wake::One);
         }
     }
 
@@ -319,21 +331,22 @@ impl<T: Send + 'static> Shared<T> {
     pub(crate) fn wake_all(&self) {
         fence(Ordering::SeqCst);
         for d in self.domains() {
-            d.event.notify(usize::MAX);
+            d.signal.broadcast();
         }
-        self.event.notify(usize::MAX);
+        self.signal.broadcast();
     }
 
     /// Closes the pool: no more lends, idle connections closed, waiters
     /// woken (they see `closed` and fail with `Error::Closed`).
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        // Dekker with `insert` (fence, load `closed`): either this walk
+        // finds a domain made now, or its maker sees `closed` and closes it.
         fence(Ordering::SeqCst);
         for d in self.domains() {
-            d.drain(Reason::PoolClosed);
-            d.event.notify(usize::MAX);
+            d.close();
         }
-        self.event.notify(usize::MAX);
+        self.signal.close();
     }
 
     /// Closes and forgets every domain: breaks the domain → pool reference
@@ -351,6 +364,6 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     pub(crate) fn waiter_count(&self) -> usize {
-        self.waiters.load(Ordering::SeqCst)
+        self.signal.waiters()
     }
 }

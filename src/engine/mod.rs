@@ -18,32 +18,47 @@
 //! the dial fails — through the RAII [`Reservation`], so a dropped `get`
 //! future releases it too.
 //!
-//! **Waking.** A task that finds no idle connection and no capacity registers
-//! a listener on the domain's `Event` (and on the pool's `Event` if the pool
-//! limit blocked it), increments the matching waiter count, issues a SeqCst
-//! fence and checks again before sleeping. Whoever makes something available
-//! — a put pushing to the queue, a close releasing capacity, a sweep
-//! re-queueing — does it first, then a SeqCst fence, then reads the waiter
-//! count and notifies only if it is non-zero (`notify` takes the event's
-//! internal lock even when nobody listens). The two fences order the two
-//! sides as in Dekker's algorithm: either the waiter's re-check sees the
-//! connection or capacity, or the notifier sees the waiter count and the
-//! listener registered before it.
+//! **Waking.** A task that finds no idle connection and no capacity
+//! registers a listener on its domain's [`Signal`] (and on the pool's if the
+//! pool limit blocked it): `event.listen()`, then one read-modify-write on
+//! the signal's synchronization word counting it as a waiter, then it looks
+//! again before sleeping. Whoever makes something available — a put pushing
+//! to the queue, a close releasing capacity, a sweep re-queueing — does it
+//! first, then one read-modify-write on the same word (bumping its epoch),
+//! and notifies only if the value read counts a waiter (`notify` takes the
+//! event's lock even when nobody listens). The two RMWs on one word are
+//! totally ordered: either the waiter's second look sees what was made
+//! available, or the notifier sees the waiter (see [`signal`] for the
+//! argument). No `SeqCst` fence on either side.
 //!
-//! **Closing.** `close()` sets `closed`, fences, drains every queue and wakes
-//! everyone. A put pushes, fences, then reads `closed`: if set, it drains the
-//! queue itself, so a connection pushed concurrently with `close()` cannot
-//! stay idle in a closed pool.
+//! **Whom to wake.** With `Wake::One` (the default) each unit made
+//! available wakes one more listener (`notify(n.additional())`); a waiter
+//! that is dropped while notified passes the notification on; a waiter woken
+//! by the pool's event that cannot use the pool unit (its own domain is
+//! full, or it was served by an idle connection instead) passes it on to
+//! the next pool-level waiter. With `Wake::Broadcast` every put wakes every
+//! waiter, as the Go original's `Broadcast` did. Close, shutdown and a
+//! raised limit always wake everyone.
+//!
+//! **Closing.** `close()` stores `closed`, fences, then for every domain sets
+//! `CLOSED` in its word (an RMW), wakes everyone and drains the queue. A
+//! put's RMW that reads `CLOSED` drains the queue itself; one ordered before
+//! close's pushed a connection that close's drain finds. A domain made while
+//! the pool closes is closed by its maker (fence, then `closed` load, against
+//! close's store, fence, walk of the map).
 //!
 //! # Orderings
 //!
 //! | operation | ordering | pairs with |
 //! |---|---|---|
 //! | state word stores (get, put, `mark_error`; the holder owns it) | Relaxed | nothing: the queue transfers ownership; snapshots only need *a* value |
-//! | `live` reserve CAS / release `fetch_sub` | SeqCst | each other (the counter's modification order); the fences below for waking |
-//! | waiter count `fetch_add` + `fence(SeqCst)` | SeqCst | the notifier's `fence(SeqCst)` + waiter-count load (Dekker) |
-//! | notifier's waiter-count load | Acquire | the waiter's `fetch_add` (release part): the listener inserted before it is visible to `notify` |
-//! | `closed` store + fence / load after fence | SeqCst / Acquire | put's post-push fence (Dekker); waiters re-check it after registering |
+//! | queue push / pop | Release / Acquire (the queue's) | each other: the slot's ownership moves with it |
+//! | signal word: waiter's `fetch_add(WAITER)` | AcqRel | the notifier's `fetch_add(EPOCH)`: whichever comes second reads the first (Dekker on one location) |
+//! | signal word: notifier's `fetch_add(EPOCH)` after a push or release | AcqRel | the waiter's RMW; close's `fetch_or(CLOSED)` |
+//! | signal word: close's `fetch_or(CLOSED)` | AcqRel | every publish (it reads `CLOSED`, or close's drain sees its push) |
+//! | `live` reserve CAS / release `fetch_sub` | SeqCst | each other (the counter's modification order); the release's publish RMW carries it to waiters |
+//! | `closed` store + fence / domain insert + fence + load | SeqCst | each other (a domain made during close is closed by one side) |
+//! | address epoch bump / load | Release / Acquire (unmodeled) | the address records' block and retire stores; advisory: a lend racing a block may use the address once more |
 
 mod addresses;
 mod capacity;
@@ -52,6 +67,7 @@ mod domain;
 mod lend;
 mod map;
 mod settings;
+mod signal;
 mod sweep;
 mod waiting;
 
@@ -65,6 +81,7 @@ use domain::{split_key, Blocked};
 pub(crate) use domain::{Domain, IPS_RESOLVED, IPS_STATIC};
 pub(crate) use map::Shared;
 pub(crate) use settings::Settings;
+use signal::Signal;
 
 /// Number of domain-map shards (a power of two). A new domain copies one
 /// shard's table, not the whole map.

@@ -1,6 +1,10 @@
 //! Run-time settings as atomics, read by the hot path without a lock.
 
-use crate::{config::Config, state, sync::unmodeled};
+use crate::{
+    config::{Config, Wake},
+    state,
+    sync::unmodeled,
+};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------
@@ -26,6 +30,7 @@ pub(crate) struct Settings {
     pub(crate) block_ip_after_domains: unmodeled::AtomicUsize,
     pub(super) probe_timeout_ns: unmodeled::AtomicU64,
     pub(super) negative_dns_ttl_ns: unmodeled::AtomicU64,
+    pub(super) wake: unmodeled::AtomicU8,
     pub(super) default_port: u16,
 }
 
@@ -53,6 +58,7 @@ impl Settings {
             block_ip_after_domains: c.block_ip_after_domains.into(),
             probe_timeout_ns: nanos(c.probe_timeout).into(),
             negative_dns_ttl_ns: nanos(c.negative_dns_ttl).into(),
+            wake: c.wake.to_bits().into(),
             default_port: c.default_port,
         }
     }
@@ -84,6 +90,13 @@ impl Settings {
             .store(c.block_ip_after_domains, o);
         self.probe_timeout_ns.store(nanos(c.probe_timeout), o);
         self.negative_dns_ttl_ns.store(nanos(c.negative_dns_ttl), o);
+        self.wake.store(c.wake.to_bits(), o);
+    }
+
+    /// Whom a unit made available wakes.
+    #[inline]
+    pub(crate) fn wake(&self) -> Wake {
+        Wake::from_bits(self.wake.load(unmodeled::Ordering::Relaxed))
     }
 
     pub(crate) fn probe_timeout(&self) -> Duration {

@@ -8,8 +8,16 @@
 //! another thread) falls back to a clone. The stash holds at most one
 //! reference per thread, which keeps that domain (and its pool's settings and
 //! connector, not its connections) alive until the thread's next put or exit.
+//!
+//! The stash is also the first place a get by key looks
+//! ([`take_if`]): a crawler thread usually asks for the domain it just
+//! returned a connection to, and a hit skips hashing the key, the domain
+//! map's `ArcSwap` load (two locked operations on its debt slot) and the
+//! table probe. The parked domain must be of the same pool (pointer) and
+//! have the same key (compared as strings): pointer identity alone would
+//! take a domain of another pool with the same address after a free.
 
-use super::Domain;
+use super::{Domain, Shared};
 use crate::sync::Arc;
 
 #[cfg(not(loom))]
@@ -49,4 +57,30 @@ pub(crate) fn take<T: Send + 'static>(domain: &Arc<Domain<T>>) -> Arc<Domain<T>>
         }
     }
     domain.clone()
+}
+
+/// The parked domain, taken out of the stash, if it is `key` of the pool
+/// `shared`; otherwise the stash is left as it was.
+#[inline]
+pub(crate) fn take_if<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    key: &str,
+) -> Option<Arc<Domain<T>>> {
+    #[cfg(not(loom))]
+    {
+        let parked = STASH.try_with(std::cell::Cell::take).ok().flatten()?;
+        let back = match parked.downcast::<Domain<T>>() {
+            Ok(d) if Arc::ptr_eq(&d.pool, shared) && *d.key == *key => return Some(d),
+            Ok(d) => d as Parked,
+            Err(other) => other,
+        };
+        // Nothing can have been parked meanwhile: no code ran in between.
+        let _ = STASH.try_with(|s| s.set(Some(back)));
+        None
+    }
+    #[cfg(loom)]
+    {
+        let _ = (shared, key);
+        None
+    }
 }

@@ -1,10 +1,7 @@
 //! Taking idle connections out for a sweep or a health probe, and back.
 
 use super::*;
-use crate::{
-    state,
-    sync::{fence, Ordering},
-};
+use crate::{state, sync::Ordering};
 
 impl<T: Send + 'static> Domain<T> {
     /// One sweeper pass over the idle queue: take out the entries present at
@@ -34,15 +31,18 @@ impl<T: Send + 'static> Domain<T> {
         // A limit lowered at run time: close idle connections beyond it.
         let max = Settings::get_usize(&self.pool.settings.max_per_domain);
         let mut excess = self.live.load(Ordering::Relaxed).saturating_sub(max);
+        let driver = &*self.pool.driver;
         for _ in 0..n {
             let Some(slot) = self.idle.pop() else { break };
             let word = slot.meta.state.load(Ordering::Relaxed);
-            let unfit = self.unfit_to_lend(&slot, word, now).or_else(|| {
-                (excess > 0).then(|| {
-                    excess -= 1;
-                    Reason::OverLimit
-                })
-            });
+            let unfit = self
+                .unfit_to_lend(&slot, word, now, |c| driver.is_open(c))
+                .or_else(|| {
+                    (excess > 0).then(|| {
+                        excess -= 1;
+                        Reason::OverLimit
+                    })
+                });
             match unfit {
                 Some(reason) => {
                     self.counters.swept.inc();
@@ -67,9 +67,8 @@ impl<T: Send + 'static> Domain<T> {
                 closed += 1;
             }
         }
-        fence(Ordering::SeqCst);
-        self.notify_waiters();
-        if self.pool.closed.load(Ordering::Acquire) {
+        // Waiters may have looked while the entries were out.
+        if kept > 0 && self.publish(kept) {
             self.drain(Reason::PoolClosed);
         }
         (kept, closed, probe)

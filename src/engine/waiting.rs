@@ -1,10 +1,7 @@
 //! Waiting for a connection or capacity: the waiter protocol.
 
 use super::*;
-use crate::{
-    error::Error,
-    sync::{fence, Arc, Ordering},
-};
+use crate::{error::Error, sync::Arc};
 use event_listener::EventListener;
 use std::{
     future::Future,
@@ -29,6 +26,9 @@ impl<T: Send + 'static> Domain<T> {
     pub(crate) async fn acquire(this: &Arc<Self>, fresh: bool) -> Result<Acquired<T>, Error> {
         let pool = &*this.pool;
         let mut waited_since = None;
+        // Woken by the pool's event and not yet used the pool unit that
+        // woke us: passed on if this task cannot use it (see `pass_on`).
+        let mut owe_pool = false;
         let result = loop {
             if pool.is_closed() {
                 break Err(Error::Closed);
@@ -78,6 +78,16 @@ impl<T: Send + 'static> Domain<T> {
             if fresh && !this.idle.is_empty() {
                 continue;
             }
+            if owe_pool {
+                // Going back to sleep: pool capacity was freed for us but
+                // our own domain's limit stops us — another domain's
+                // waiter can use it. Blocked by the pool again, someone
+                // else took the unit.
+                owe_pool = false;
+                if blocked == Blocked::Domain {
+                    pool.pass_on();
+                }
+            }
             let since = match waited_since {
                 Some(t) => t,
                 None => {
@@ -87,14 +97,22 @@ impl<T: Send + 'static> Domain<T> {
                     t
                 }
             };
-            if let Err(waited) = waiter.wait_until(since, pool.settings.wait_timeout()).await {
-                this.counters.wait_timeouts.inc();
-                break Err(Error::WaitTimeout {
-                    domain: this.key.clone(),
-                    waited,
-                });
+            match waiter.wait_until(since, pool.settings.wait_timeout()).await {
+                Ok(woken) => owe_pool = woken == Woken::Pool,
+                Err(waited) => {
+                    this.counters.wait_timeouts.inc();
+                    break Err(Error::WaitTimeout {
+                        domain: this.key.clone(),
+                        waited,
+                    });
+                }
             }
         };
+        if owe_pool && !matches!(result, Ok(Acquired::Dial(_))) {
+            // Woken for pool capacity, served by an idle connection of our
+            // own domain (or failed): the unit is still free.
+            pool.pass_on();
+        }
         if result.is_err() {
             this.counters.misses.inc();
         }
@@ -149,18 +167,12 @@ impl<'a, T: Send + 'static> Waiter<'a, T> {
     pub(super) fn register(&mut self, blocked: Blocked) -> bool {
         let mut new = false;
         if self.on_domain.is_none() {
-            self.on_domain = Some(self.domain.event.listen());
-            self.domain.waiters.fetch_add(1, Ordering::SeqCst);
+            self.on_domain = Some(self.domain.signal.register());
             new = true;
         }
         if blocked == Blocked::Pool && self.on_pool.is_none() {
-            let pool = &self.domain.pool;
-            self.on_pool = Some(pool.event.listen());
-            pool.waiters.fetch_add(1, Ordering::SeqCst);
+            self.on_pool = Some(self.domain.pool.signal.register());
             new = true;
-        }
-        if new {
-            fence(Ordering::SeqCst);
         }
         new
     }
@@ -172,9 +184,9 @@ impl<'a, T: Send + 'static> Waiter<'a, T> {
         &mut self,
         since: WaitClock,
         timeout: Duration,
-    ) -> Result<(), Duration> {
+    ) -> Result<Woken, Duration> {
         match tokio::time::timeout_at(since + timeout, WaitAny(self)).await {
-            Ok(()) => Ok(()),
+            Ok(woken) => Ok(woken),
             Err(_) => Err(since.elapsed()),
         }
     }
@@ -184,34 +196,50 @@ impl<'a, T: Send + 'static> Waiter<'a, T> {
         &mut self,
         _since: WaitClock,
         _timeout: Duration,
-    ) -> Result<(), Duration> {
-        WaitAny(self).await;
-        Ok(())
+    ) -> Result<Woken, Duration> {
+        Ok(WaitAny(self).await)
     }
 }
 
 impl<T: Send + 'static> Drop for Waiter<'_, T> {
     fn drop(&mut self) {
+        // A listener notified but not yet polled passes its notification
+        // on as it drops (event-listener does this), so a waiter cancelled
+        // or timed out loses nobody a wake-up.
         if self.on_domain.take().is_some() {
-            self.domain.waiters.fetch_sub(1, Ordering::SeqCst);
+            self.domain.signal.deregister();
         }
         if self.on_pool.take().is_some() {
-            self.domain.pool.waiters.fetch_sub(1, Ordering::SeqCst);
+            self.domain.pool.signal.deregister();
         }
     }
+}
+
+/// Which listener woke a waiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Woken {
+    /// The domain's: a connection was returned or domain capacity freed.
+    Domain,
+    /// The pool's: pool capacity was freed (possibly in another domain).
+    Pool,
 }
 
 /// Resolves when either of the waiter's listeners fires.
 pub(super) struct WaitAny<'w, 'a, T: Send + 'static>(&'w mut Waiter<'a, T>);
 
 impl<T: Send + 'static> Future for WaitAny<'_, '_, T> {
-    type Output = ();
+    type Output = Woken;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Woken> {
         let w = &mut *self.get_mut().0;
-        for l in [&mut w.on_domain, &mut w.on_pool].into_iter().flatten() {
+        if let Some(l) = &mut w.on_domain {
             if Pin::new(l).poll(cx).is_ready() {
-                return Poll::Ready(());
+                return Poll::Ready(Woken::Domain);
+            }
+        }
+        if let Some(l) = &mut w.on_pool {
+            if Pin::new(l).poll(cx).is_ready() {
+                return Poll::Ready(Woken::Pool);
             }
         }
         Poll::Pending

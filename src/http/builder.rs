@@ -214,6 +214,12 @@ impl ClientBuilder {
         self
     }
 
+    /// See [`Config::wake`] (default [`Wake::One`](crate::Wake::One)).
+    pub fn wake(mut self, wake: crate::Wake) -> Self {
+        self.pool = self.pool.wake(wake);
+        self
+    }
+
     /// See [`Config::allow_private_addresses`] (default false).
     pub fn allow_private_addresses(mut self, on: bool) -> Self {
         self.pool = self.pool.allow_private_addresses(on);

@@ -163,6 +163,12 @@ impl Builder {
         self
     }
 
+    /// See [`Config::wake`] (default [`Wake::One`](crate::Wake::One)).
+    pub fn wake(mut self, wake: crate::Wake) -> Self {
+        self.config.wake = wake;
+        self
+    }
+
     /// See [`Config::allow_private_addresses`] (default false).
     pub fn allow_private_addresses(mut self, on: bool) -> Self {
         self.config.allow_private_addresses = on;

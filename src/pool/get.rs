@@ -19,8 +19,9 @@ type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Se
 /// The hot path shared by every get: an idle connection of `d`, fit to lend,
 /// in a guard holding the thread's parked reference to `d` if it has one.
 #[inline]
-pub(super) fn lend_idle<T: Send + 'static>(d: &Arc<Domain<T>>) -> Option<Pooled<T>> {
-    d.pop_idle().map(|slot| Pooled::new(slot, stash::take(d)))
+pub(super) fn lend_idle<C: Connect>(c: &C, d: &Arc<Domain<C::Conn>>) -> Option<Pooled<C::Conn>> {
+    d.pop_idle_with(|conn| c.is_open(conn))
+        .map(|slot| Pooled::new(slot, stash::take(d)))
 }
 
 /// The future of [`Pool::get`].
@@ -54,9 +55,18 @@ impl<C: Connect> Future for Get<'_, C> {
             if shared.is_closed() {
                 return Poll::Ready(Err(Error::Closed));
             }
-            let lend = |d: &Arc<Domain<C::Conn>>| lend_idle(d).ok_or_else(|| d.clone());
+            let connector = &*self.pool.inner.connector;
+            let lend = |d: &Arc<Domain<C::Conn>>| lend_idle(connector, d).ok_or_else(|| d.clone());
             let hit = match self.domain {
-                Key::Name(name) => Shared::with_domain(shared, name, lend),
+                // The domain this thread last returned a connection to
+                // first (see `stash`), then the map.
+                Key::Name(name) => match stash::take_if(shared, name) {
+                    Some(d) => match d.pop_idle_with(|conn| connector.is_open(conn)) {
+                        Some(slot) => Ok(Pooled::new(slot, d)),
+                        None => Err(d),
+                    },
+                    None => Shared::with_domain(shared, name, lend),
+                },
                 Key::Resolved(d) => lend(d),
             };
             match hit {

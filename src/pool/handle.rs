@@ -50,7 +50,7 @@ impl<C: Connect> DomainHandle<C> {
         if self.pool.inner.shared.is_closed() {
             return None;
         }
-        let lent = lend_idle(&self.domain);
+        let lent = lend_idle(&*self.pool.inner.connector, &self.domain);
         if lent.is_none() {
             self.domain.count_miss();
         }

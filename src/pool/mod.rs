@@ -200,9 +200,20 @@ impl<C: Connect> Pool<C> {
         if shared.is_closed() {
             return None;
         }
+        if let Some(d) = crate::engine::stash::take_if(shared, domain) {
+            let connector = &*self.inner.connector;
+            return match d.pop_idle_with(|conn| connector.is_open(conn)) {
+                Some(slot) => Some(Pooled::new(slot, d)),
+                None => {
+                    d.count_miss();
+                    crate::engine::stash::put(d);
+                    None
+                }
+            };
+        }
         shared
             .with_known(domain, |d| {
-                let lent = lend_idle(d);
+                let lent = lend_idle(&*self.inner.connector, d);
                 if lent.is_none() {
                     d.count_miss();
                 }
