@@ -56,18 +56,24 @@ impl<C: Connect> Future for Get<'_, C> {
                 return Poll::Ready(Err(Error::Closed));
             }
             let connector = &*self.pool.inner.connector;
-            let lend = |d: &Arc<Domain<C::Conn>>| lend_idle(connector, d).ok_or_else(|| d.clone());
+            // An owned reference first (the thread's parked one when it is
+            // this domain), then the pop: the guard takes the reference,
+            // or the slow path does.
+            let lend_owned =
+                |d: Arc<Domain<C::Conn>>| match d.pop_idle_with(|c| connector.is_open(c)) {
+                    Some(slot) => Ok(Pooled::new(slot, d)),
+                    None => Err(d),
+                };
             let hit = match self.domain {
                 // The domain this thread last returned a connection to
                 // first (see `stash`), then the map.
                 Key::Name(name) => match stash::take_if(shared, name) {
-                    Some(d) => match d.pop_idle_with(|conn| connector.is_open(conn)) {
-                        Some(slot) => Ok(Pooled::new(slot, d)),
-                        None => Err(d),
-                    },
-                    None => Shared::with_domain(shared, name, lend),
+                    Some(d) => lend_owned(d),
+                    None => Shared::with_domain(shared, name, |d| {
+                        lend_idle(connector, d).ok_or_else(|| d.clone())
+                    }),
                 },
-                Key::Resolved(d) => lend(d),
+                Key::Resolved(d) => lend_owned(stash::take(d)),
             };
             match hit {
                 Ok(conn) => return Poll::Ready(Ok(conn)),
