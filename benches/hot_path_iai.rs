@@ -7,6 +7,10 @@
 //!   a dummy connector (in a current-thread runtime), then returns it.
 //! * `put_with_waiter`: returning a connection while a task waits for it
 //!   (the put's notify and the waiter's wake-up and lend).
+//! * `floor`: the wall-clock bench's floor — an `ArrayQueue` pop, two CAS
+//!   on the item's state word, a push.
+//! * `deadpool_get_put`: deadpool's unmanaged pool, get + drop of an idle
+//!   object, the fastest peer of the wall-clock table.
 //!
 //! Run: `cargo install gungraun-runner --version 0.18.2` once (the runner
 //! must match the `gungraun` version in Cargo.toml; valgrind is needed),
@@ -15,12 +19,15 @@
 // gungraun's macros generate undocumented modules.
 #![allow(missing_docs)]
 
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use hotpool::{Connect, Error, Pool, Target};
 use std::{
     future::Future,
     hint::black_box,
     pin::pin,
+    sync::atomic::{AtomicU64, Ordering},
     task::{Context, Poll, Waker},
 };
 
@@ -149,9 +156,44 @@ fn put_with_waiter(state: Waiting) -> Warm {
     (rt, pool)
 }
 
+type FloorQueue = ArrayQueue<Box<CachePadded<AtomicU64>>>;
+
+fn floor_queue() -> FloorQueue {
+    let q = ArrayQueue::new(10);
+    q.push(Box::new(CachePadded::new(AtomicU64::new(0))))
+        .unwrap();
+    q
+}
+
+#[library_benchmark]
+#[bench::one(setup = floor_queue)]
+fn floor(q: FloorQueue) -> FloorQueue {
+    let item = q.pop().unwrap();
+    let _ = item.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed);
+    let _ = item.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed);
+    q.push(black_box(item)).unwrap();
+    q
+}
+
+fn deadpool_warm() -> deadpool::unmanaged::Pool<u64> {
+    let pool = deadpool::unmanaged::Pool::new(10);
+    pool.try_add(1).unwrap();
+    drop(ready(pool.get()).unwrap());
+    pool
+}
+
+#[library_benchmark]
+#[bench::one(setup = deadpool_warm)]
+fn deadpool_get_put(pool: deadpool::unmanaged::Pool<u64>) -> deadpool::unmanaged::Pool<u64> {
+    let c = ready(pool.get()).unwrap();
+    black_box(&*c);
+    drop(c);
+    pool
+}
+
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = get_put_idle, get_put_idle_handle, miss_dial, put_with_waiter
+    benchmarks = floor, get_put_idle, get_put_idle_handle, deadpool_get_put, miss_dial, put_with_waiter
 );
 
 main!(library_benchmark_groups = hot_path);

@@ -8,46 +8,97 @@ that holds it. Run from the repository root:
 
     python3 loom-tests/mutations.py
 
-Takes a few minutes (6 models x 8 runs, release builds under --cfg loom).
-The unmutated run must pass everything; each mutation must fail at least one.
+Takes a long while (10 models x 19 runs, release builds under --cfg loom;
+about an hour on two cores). Arguments restrict it to the mutations whose
+label contains one of them. The unmutated run must pass everything; each
+mutation must be caught by at least one model (a failed assertion, a loom
+deadlock or causality report — not a compile error, which stops the
+script, nor loom's branch budget or a time-out), and each model must catch
+at least one mutation. Prints a matrix mutation x model for the README.
 """
 import os, pathlib, shutil, subprocess, sys, tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ["two_borrowers", "put_races", "reservation_races", "close_races", "sweep_races",
-          "block_races"]
+          "block_races", "two_waiters", "a_dropped_notified", "two_domains",
+          "reservation_rollback"]
+
+SIGNAL = "src/engine/signal.rs"
 
 MUTATIONS = {
     "none (the real code)": [],
     "waiter does not re-check after registering": [
-        ("src/engine",
+        ("src/engine/waiting.rs",
          "                if !waiter.register(blocked) {\n                    break None;\n                }",
          "                waiter.register(blocked);\n                if true {\n                    break None;\n                }"),
     ],
-    "waiter registers with Relaxed and no fence": [
-        ("src/engine", "        if new {\n            fence(Ordering::SeqCst);\n        }", "        let _ = new;"),
-        ("src/engine", "            self.domain.waiters.fetch_add(1, Ordering::SeqCst);",
-         "            self.domain.waiters.fetch_add(1, Ordering::Relaxed);"),
-        ("src/engine", "            pool.waiters.fetch_add(1, Ordering::SeqCst);",
-         "            pool.waiters.fetch_add(1, Ordering::Relaxed);"),
+    "waiter's RMW Release only (no Acquire)": [
+        (SIGNAL, "self.word.fetch_add(WAITER, Ordering::AcqRel);",
+         "self.word.fetch_add(WAITER, Ordering::Release);"),
     ],
-    "put reads the waiter count without the post-push fence": [
-        ("src/engine",
-         "        // Dekker with the waiter's fetch_add + fence (see module docs).\n        fence(Ordering::SeqCst);\n",
+    "waiter's RMW Acquire only (no Release)": [
+        (SIGNAL, "self.word.fetch_add(WAITER, Ordering::AcqRel);",
+         "self.word.fetch_add(WAITER, Ordering::Acquire);"),
+    ],
+    "publish's RMW made a load": [
+        (SIGNAL, "let word = self.word.fetch_add(EPOCH, Ordering::AcqRel);",
+         "let word = self.word.load(Ordering::Acquire);"),
+    ],
+    "publish's RMW Acquire only (no Release)": [
+        (SIGNAL, "let word = self.word.fetch_add(EPOCH, Ordering::AcqRel);",
+         "let word = self.word.fetch_add(EPOCH, Ordering::Acquire);"),
+    ],
+    "publish's RMW Release only (no Acquire)": [
+        (SIGNAL, "let word = self.word.fetch_add(EPOCH, Ordering::AcqRel);",
+         "let word = self.word.fetch_add(EPOCH, Ordering::Release);"),
+    ],
+    "close's RMW made a load (CLOSED never set)": [
+        (SIGNAL, "self.word.fetch_or(CLOSED, Ordering::AcqRel);",
+         "let _ = self.word.load(Ordering::Acquire);"),
+    ],
+    "close's RMW Relaxed": [
+        (SIGNAL, "self.word.fetch_or(CLOSED, Ordering::AcqRel);",
+         "self.word.fetch_or(CLOSED, Ordering::Relaxed);"),
+    ],
+    "put wakes with notify(n), not notify(n.additional())": [
+        (SIGNAL, "Wake::One => self.event.notify(units.additional()),",
+         "Wake::One => self.event.notify(units),"),
+    ],
+    "a dropped waiter discards its notification": [
+        ("src/engine/waiting.rs",
+         "        if self.on_domain.take().is_some() {\n            self.domain.signal.deregister();",
+         "        if let Some(l) = self.on_domain.take() {\n            event_listener::Listener::discard(l);\n            self.domain.signal.deregister();"),
+    ],
+    "rollback does not wake the pool": [
+        ("src/engine/capacity.rs",
+         "            pool.live.fetch_sub(1, Ordering::SeqCst);\n            pool.publish(1);",
+         "            pool.live.fetch_sub(1, Ordering::SeqCst);"),
+    ],
+    "rollback removed (the unit is kept)": [
+        ("src/engine/capacity.rs",
+         "            pool.live.fetch_sub(1, Ordering::SeqCst);\n            pool.publish(1);",
          ""),
     ],
-    "put skips its post-push closed re-check": [
-        ("src/engine",
-         "        if pool.closed.load(Ordering::Acquire) {\n            domain.drain(Reason::PoolClosed);\n        }\n        stash::put(domain);",
-         "        stash::put(domain);"),
+    "release does not wake": [
+        ("src/engine/lend.rs",
+         "        self.pool.live.fetch_sub(1, Ordering::SeqCst);\n        self.publish(1);\n        self.pool.publish(1);",
+         "        self.pool.live.fetch_sub(1, Ordering::SeqCst);"),
     ],
-    "sweep re-queues without fence and notify": [
-        ("src/engine",
-         "        fence(Ordering::SeqCst);\n        self.notify_waiters();\n        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)",
-         "        if self.pool.closed.load(Ordering::Acquire) {\n            self.drain(Reason::PoolClosed);\n        }\n        (kept, closed, probe)"),
+    "reserve CAS split into load + store": [
+        ("src/engine/capacity.rs",
+         "        match counter.compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::Relaxed) {",
+         "        match {\n            counter.store(cur + 1, Ordering::SeqCst);\n            Ok::<usize, usize>(cur)\n        } {"),
+    ],
+    "put skips the drain when its RMW reads CLOSED": [
+        ("src/engine/lend.rs",
+         "        if domain.publish(1) {\n            domain.drain(Reason::PoolClosed);\n        }",
+         "        domain.publish(1);"),
+    ],
+    "sweep re-queues without publishing": [
+        ("src/engine/sweep.rs", "        if kept > 0 && self.publish(kept) {", "        if false {"),
     ],
     "block copies its deadline without the list lock": [
-        ("src/engine",
+        ("src/engine/addresses.rs",
          "fn sync_blocked(&self, ip: IpAddr) {\n        let _serial = lock(&self.ips_update);\n",
          "fn sync_blocked(&self, ip: IpAddr) {\n"),
     ],
@@ -87,24 +138,51 @@ def copy_tree(dest):
 
 
 def run_model(work, name):
-    env = dict(os.environ, RUSTFLAGS="--cfg loom", LOOM_MAX_PREEMPTIONS="3")
-    p = subprocess.run(
-        ["cargo", "test", "-q", "-p", "loom-tests", "--release",
-         "--target-dir", str(ROOT / "target" / "loom-mutations"),
-         "--test", "models", "--", name],
-        cwd=work, env=env, capture_output=True, text=True, timeout=900)
-    passed = "test result: ok. 1 passed" in p.stdout
-    if not passed and os.environ.get("MUTATIONS_VERBOSE"):
-        sys.stderr.write(f"--- {name}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}\n")
-    return passed
+    """One model against the copy: "pass", "caught" (a failed assertion or a
+    loom-detected deadlock or causality violation), "budget" (loom gave up:
+    too many branches) or "timeout". A compile error stops the script: a
+    mutation that does not build proves nothing."""
+    # Two preemptions by default (CI runs the models with three): each
+    # mutation here costs a build and a run of every model.
+    env = dict(os.environ, RUSTFLAGS="--cfg loom",
+               LOOM_MAX_PREEMPTIONS=os.environ.get("LOOM_MAX_PREEMPTIONS", "2"))
+    try:
+        p = subprocess.run(
+            ["cargo", "test", "-q", "-p", "loom-tests", "--release",
+             "--target-dir", str(ROOT / "target" / "loom-mutations"),
+             "--test", "models", "--", "--test-threads=1", name],
+            cwd=work, env=env, capture_output=True, text=True,
+            timeout=int(os.environ.get("MUTATIONS_TIMEOUT", "900")))
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    out = p.stdout + p.stderr
+    if "could not compile" in out:
+        sys.exit(f"the mutated tree does not compile (model {name}):\n{out[-3000:]}")
+    if "test result: ok. 1 passed" in p.stdout:
+        return "pass"
+    if os.environ.get("MUTATIONS_VERBOSE"):
+        sys.stderr.write(f"--- {name}:\n{out[-3000:]}\n")
+    if "maximum number of branches" in out or "max_branches" in out:
+        return "budget"
+    if "panicked" in out:
+        return "caught"
+    return "other"
+
+
+MARK = {"pass": ".", "caught": "X", "budget": "b", "timeout": "t", "other": "?"}
 
 
 def main():
+    only = sys.argv[1:]
     work = pathlib.Path(tempfile.mkdtemp(prefix="hotpool-mutations-"))
     ok = True
+    caught_by = {m: 0 for m in MODELS}
+    rows = []
     try:
         copy_tree(work)
         for label, edits in MUTATIONS.items():
+            if only and edits and not any(o in label for o in only):
+                continue
             originals = {}
             for path, old, new in edits:
                 f = locate(work, path, old)
@@ -113,10 +191,27 @@ def main():
             results = {m: run_model(work, m) for m in MODELS}
             for f, text in originals.items():
                 f.write_text(text)
-            failed = [m for m, passed in results.items() if not passed]
-            print(f"{label:55} fails: {', '.join(failed) or '-'}", flush=True)
-            if (not edits and failed) or (edits and not failed):
+            caught = [m for m, r in results.items() if r == "caught"]
+            for m in caught:
+                caught_by[m] += 1
+            row = " ".join(MARK[results[m]] for m in MODELS)
+            rows.append((label, row))
+            print(f"{label:55} {row}   caught by: {', '.join(caught) or '-'}", flush=True)
+            if not edits and any(r != "pass" for r in results.values()):
                 ok = False
+            if edits and not caught:
+                ok = False
+        print("\nmodels (columns):", ", ".join(f"{i + 1}={m}" for i, m in enumerate(MODELS)))
+        print("X caught (assertion, deadlock or causality violation), . passed, "
+              "b loom's branch budget, t time-out, ? other failure")
+        print("\n| mutation | " + " | ".join(str(i + 1) for i in range(len(MODELS))) + " |")
+        print("|---|" + "---|" * len(MODELS))
+        for label, row in rows:
+            print(f"| {label} | " + " | ".join(row.split()) + " |")
+        idle = [m for m, n in caught_by.items() if n == 0]
+        if idle and not only:
+            print(f"\nmodels that caught no mutation: {', '.join(idle)}")
+            ok = False
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)

@@ -126,3 +126,45 @@ async fn deny_ranges_block_every_address_they_cover() {
         hotpool::ClientConfig::from_toml("[blacklist]\ndeny = [\"10.0.0.0/33\"]\n").unwrap_err();
     assert!(e.to_string().contains("blacklist.deny"), "{e}");
 }
+
+/// Keys are compared in two parts (the first 23 bytes beside the domain's
+/// hash, the rest through the key): keys that agree on their first 23
+/// bytes, or are one byte longer than another, are still distinct domains,
+/// on the map's path and on the thread's last-domain path alike.
+#[tokio::test]
+async fn keys_sharing_a_long_prefix_are_distinct_domains() {
+    let pool = Pool::builder().build(Dummy::new()).unwrap();
+    let keys = [
+        "abcdefghijklmnop.example",   // 24 bytes
+        "abcdefghijklmnop.exampl",    // 23: all of it inline
+        "abcdefghijklmnop.exampl.e",  // 25, same first 23
+        "abcdefghijklmnop.example.a", // 26, same first 24
+        "abcdefghijklmnop.example.b",
+        "abcdefghijklmnop.ex",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        pool.set_ips(k, [ip(2 + i as u8)]);
+    }
+    for _ in 0..3 {
+        for (i, k) in keys.iter().enumerate() {
+            // Twice in a row: the second get finds the domain in the
+            // thread's stash, the first through the map.
+            for _ in 0..2 {
+                let c = pool.get(k).await.unwrap();
+                assert_eq!(
+                    hotpool::Pooled::target(&c).addr().ip(),
+                    ip(2 + i as u8),
+                    "{k} lent another domain's connection"
+                );
+                assert_eq!(hotpool::Pooled::target(&c).domain(), *k);
+            }
+        }
+    }
+    let s = pool.stats();
+    assert_eq!(s.domains.len(), keys.len());
+    assert_eq!(
+        s.total.connections as usize,
+        keys.len(),
+        "one connection per key, reused"
+    );
+}

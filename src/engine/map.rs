@@ -34,8 +34,9 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(super) shards: Box<[SwapCell<Table<T>>]>,
     pub(super) hasher: KeyHasher,
     pub(super) live: CachePadded<AtomicUsize>,
-    /// Pool-level waiters (blocked by `max_conns`) and their event.
-    pub(super) signal: Signal,
+    /// Pool-level waiters (blocked by `max_conns`) and their event, on a
+    /// line of its own: releases write it, every get reads `closed`.
+    pub(super) signal: CachePadded<Signal>,
     pub(super) closed: AtomicBool,
     pub(crate) settings: Settings,
     pub(crate) ticker: Ticker,
@@ -59,7 +60,7 @@ impl<T: Send + 'static> Shared<T> {
             shards: (0..SHARDS).map(|_| SwapCell::new(Table::new())).collect(),
             hasher: KeyHasher::default(),
             live: CachePadded::new(AtomicUsize::new(0)),
-            signal: Signal::new(),
+            signal: CachePadded::new(Signal::new()),
             closed: AtomicBool::new(false),
             settings: Settings::new(config),
             ticker: Ticker::new(clock),
@@ -162,7 +163,7 @@ impl<T: Send + 'static> Shared<T> {
         f: impl FnOnce(&Arc<Domain<T>>) -> R,
     ) -> Option<R> {
         let (hash, shard) = self.locate(key);
-        match self.with_table(shard, |table| match table.find(hash, |d| &*d.key == key) {
+        match self.with_table(shard, |table| match table.find(hash, |d| d.key_is(key)) {
             Some(d) => Ok(f(d)),
             None => Err(f),
         }) {
@@ -185,7 +186,7 @@ impl<T: Send + 'static> Shared<T> {
         }
         let key = &*canonical;
         let (hash, shard) = self.locate(key);
-        self.with_table(shard, |table| table.find(hash, |d| &*d.key == key).map(f))
+        self.with_table(shard, |table| table.find(hash, |d| d.key_is(key)).map(f))
     }
 
     /// Runs `f` on the domain `key`, creating the domain on first sight.
@@ -196,7 +197,7 @@ impl<T: Send + 'static> Shared<T> {
         f: impl FnOnce(&Arc<Domain<T>>) -> R,
     ) -> R {
         let (hash, shard) = this.locate(key);
-        let found = this.with_table(shard, |table| match table.find(hash, |d| &*d.key == key) {
+        let found = this.with_table(shard, |table| match table.find(hash, |d| d.key_is(key)) {
             Some(d) => Ok(f(d)),
             None => Err(f),
         });
@@ -214,7 +215,7 @@ impl<T: Send + 'static> Shared<T> {
         let key = &*canonical;
         let (hash, shard) = this.locate(key);
         if let Some(d) =
-            this.with_table(shard, |table| table.find(hash, |d| &*d.key == key).cloned())
+            this.with_table(shard, |table| table.find(hash, |d| d.key_is(key)).cloned())
         {
             return d;
         }
@@ -266,19 +267,20 @@ impl<T: Send + 'static> Shared<T> {
         }
         shard.rcu(|table| {
             let mut t = table.clone();
-            if t.find(hash, |d| &*d.key == key).is_none() {
+            if t.find(hash, |d| d.key_is(key)).is_none() {
                 t.insert_unique(hash, fresh.clone(), |d| d.hash);
             }
             t
         });
+        // A domain made while the pool closes (see `close`): read under
+        // the same lock as close's store.
+        let closing = this.closed.load(Ordering::Acquire);
         drop(hosts);
-        // A domain made while the pool closes (see `close`).
-        fence(Ordering::SeqCst);
-        if this.closed.load(Ordering::SeqCst) {
+        if closing {
             fresh.close();
         }
         let table = shard.load();
-        let found = table.find(hash, |d| &*d.key == key).cloned();
+        let found = table.find(hash, |d| d.key_is(key)).cloned();
         found.unwrap_or(fresh)
     }
 
@@ -339,10 +341,13 @@ impl<T: Send + 'static> Shared<T> {
     /// Closes the pool: no more lends, idle connections closed, waiters
     /// woken (they see `closed` and fail with `Error::Closed`).
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        // Dekker with `insert` (fence, load `closed`): either this walk
-        // finds a domain made now, or its maker sees `closed` and closes it.
-        fence(Ordering::SeqCst);
+        // Under the lock `insert` holds while it adds a domain and reads
+        // `closed`: either this walk finds a domain made now, or its maker
+        // sees `closed` and closes it.
+        {
+            let _making = lock(&self.host_ips);
+            self.closed.store(true, Ordering::SeqCst);
+        }
         for d in self.domains() {
             d.close();
         }

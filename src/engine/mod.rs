@@ -44,8 +44,9 @@
 //! `CLOSED` in its word (an RMW), wakes everyone and drains the queue. A
 //! put's RMW that reads `CLOSED` drains the queue itself; one ordered before
 //! close's pushed a connection that close's drain finds. A domain made while
-//! the pool closes is closed by its maker (fence, then `closed` load, against
-//! close's store, fence, walk of the map).
+//! the pool closes is closed by its maker: the maker inserts and reads
+//! `closed` under the lock close stores `closed` under, so either close's
+//! walk of the map finds the domain or its maker sees `closed`.
 //!
 //! # Orderings
 //!
@@ -57,7 +58,7 @@
 //! | signal word: notifier's `fetch_add(EPOCH)` after a push or release | AcqRel | the waiter's RMW; close's `fetch_or(CLOSED)` |
 //! | signal word: close's `fetch_or(CLOSED)` | AcqRel | every publish (it reads `CLOSED`, or close's drain sees its push) |
 //! | `live` reserve CAS / release `fetch_sub` | SeqCst | each other (the counter's modification order); the release's publish RMW carries it to waiters |
-//! | `closed` store + fence / domain insert + fence + load | SeqCst | each other (a domain made during close is closed by one side) |
+//! | `closed` store / load in a domain's insert | under the `host_ips` lock | each other (a domain made during close is closed by one side) |
 //! | address epoch bump / load | Release / Acquire (unmodeled) | the address records' block and retire stores; advisory: a lend racing a block may use the address once more |
 
 mod addresses;

@@ -52,7 +52,6 @@ use crate::{
     config::Wake,
     sync::{AtomicU64, Ordering},
 };
-use crossbeam_utils::CachePadded;
 use event_listener::{Event, EventListener, IntoNotification};
 
 pub(super) const WAITER: u64 = 1;
@@ -61,15 +60,18 @@ pub(super) const CLOSED: u64 = 1 << 32;
 pub(super) const EPOCH: u64 = 1 << 33;
 
 /// A synchronization word and the event its waiters listen on.
+///
+/// Not cache-padded: a domain's word shares the domain's first cache line
+/// with the fields every get and put reads anyway (see `Domain`).
 pub(crate) struct Signal {
-    word: CachePadded<AtomicU64>,
+    word: AtomicU64,
     event: Event,
 }
 
 impl Signal {
     pub(super) fn new() -> Signal {
         Signal {
-            word: CachePadded::new(AtomicU64::new(0)),
+            word: AtomicU64::new(0),
             event: Event::new(),
         }
     }

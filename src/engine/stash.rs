@@ -70,7 +70,7 @@ pub(crate) fn take_if<T: Send + 'static>(
     {
         let parked = STASH.try_with(std::cell::Cell::take).ok().flatten()?;
         let back = match parked.downcast::<Domain<T>>() {
-            Ok(d) if Arc::ptr_eq(&d.pool, shared) && *d.key == *key => return Some(d),
+            Ok(d) if Arc::ptr_eq(&d.pool, shared) && d.key_is(key) => return Some(d),
             Ok(d) => d as Parked,
             Err(other) => other,
         };

@@ -73,7 +73,13 @@ impl<C: Connect> Future for Get<'_, C> {
                         lend_idle(connector, d).ok_or_else(|| d.clone())
                     }),
                 },
+                // Under loom the stash is empty and `take` is a clone (a
+                // modeled RMW pair on every get): pop first there, so the
+                // models explore the protocol, not reference counts.
+                #[cfg(not(loom))]
                 Key::Resolved(d) => lend_owned(stash::take(d)),
+                #[cfg(loom)]
+                Key::Resolved(d) => lend_idle(connector, d).ok_or_else(|| d.clone()),
             };
             match hit {
                 Ok(conn) => return Poll::Ready(Ok(conn)),
