@@ -85,10 +85,6 @@ impl Ticker {
             ticks as u64
         }
     }
-
-    /// Kept for the slow paths that call it: the crate's own upkeep thread
-    /// is started once and never stopped, so there is nothing to restart.
-    pub(crate) fn keep_up(&self) {}
 }
 
 /// The process-wide coarse tick counter and its upkeep thread.

@@ -141,10 +141,7 @@ fn asleep(pool: &Pool<Dummy>, n: usize) -> Vec<(GetFuture<'_>, std::sync::Arc<Co
         .map(|_| {
             let mut get: GetFuture<'_> = Box::pin(pool.get(DOMAIN));
             let count = std::sync::Arc::new(Count::default());
-            let waker = std::task::Waker::from(count.clone());
-            let polled = get
-                .as_mut()
-                .poll(&mut std::task::Context::from_waker(&waker));
+            let polled = poll_with(&mut get, &count);
             assert!(
                 polled.is_pending(),
                 "nothing idle and no capacity: it waits"
@@ -152,6 +149,16 @@ fn asleep(pool: &Pool<Dummy>, n: usize) -> Vec<(GetFuture<'_>, std::sync::Arc<Co
             (get, count)
         })
         .collect()
+}
+
+/// Polls `get` once with the waker that counts into `count`.
+fn poll_with(
+    get: &mut GetFuture<'_>,
+    count: &std::sync::Arc<Count>,
+) -> std::task::Poll<Result<Pooled<support::Conn>, hotpool::Error>> {
+    let waker = std::task::Waker::from(count.clone());
+    get.as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker))
 }
 
 fn woken(gets: &[(GetFuture<'_>, std::sync::Arc<Count>)]) -> usize {
@@ -177,11 +184,7 @@ async fn a_put_wakes_one_waiter_with_wake_one_and_every_waiter_with_broadcast() 
         // connection; the rest are dropped (cancelled).
         let (first, count) = &mut gets[0];
         assert_eq!(count.get(), 1);
-        let waker = std::task::Waker::from(count.clone());
-        match first
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(&waker))
-        {
+        match poll_with(first, count) {
             std::task::Poll::Ready(Ok(c)) => assert_eq!(c.id, 0),
             other => panic!("{wake:?}: the woken waiter was not served: {other:?}"),
         }
@@ -218,10 +221,7 @@ async fn two_puts_wake_two_waiters_and_a_cancelled_waiter_passes_its_wake_on() {
         "the cancelled waiter's wake-up moved on"
     );
     for (get, count) in &mut gets {
-        let waker = std::task::Waker::from(count.clone());
-        let r = get
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(&waker));
+        let r = poll_with(get, count);
         assert!(matches!(r, std::task::Poll::Ready(Ok(_))), "{r:?}");
     }
     drop(gets);

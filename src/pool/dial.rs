@@ -127,7 +127,6 @@ impl<C: Connect> Pool<C> {
         shared
             .blacklist
             .sweep_if_due(shared.ticker.now(), BLACKLIST_SWEEP_TICKS);
-        self.inner.shared.ticker.keep_up();
         let timeout = self.inner.shared.settings.connect_timeout();
         let connecting = self.inner.connector.connect(&target);
         #[cfg(not(loom))]
