@@ -148,7 +148,8 @@ async fn keys_sharing_a_long_prefix_are_distinct_domains() {
     for _ in 0..3 {
         for (i, k) in keys.iter().enumerate() {
             // Twice in a row: the second get finds the domain in the
-            // thread's stash, the first through the map.
+            // thread's cache, the first (its slot held another key's
+            // domain, or none) may go through the map.
             for _ in 0..2 {
                 let c = pool.get(k).await.unwrap();
                 assert_eq!(

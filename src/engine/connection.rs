@@ -117,20 +117,28 @@ impl Addr {
 }
 
 /// Per-connection metadata, shared with snapshots.
+///
+/// The fields a lend and a put read and write come first, on one cache
+/// line of their own (`align(64)` puts the `Arc`'s counts, touched only when
+/// the registry adds or drops the connection, on the line before): the
+/// state word, the creation tick, the address epoch and the two
+/// owner-written counters.
+#[repr(C, align(64))]
 pub(crate) struct Meta {
     /// The packed state word (see `state.rs`).
     pub(crate) state: AtomicU64,
+    pub(crate) created: u64,
+    /// The domain's address epoch when this connection's address was last
+    /// found fit (`u64::MAX`: never checked yet).
+    pub(super) addr_epoch: unmodeled::AtomicU64,
     /// Lends from the idle queue (owner-written).
     pub(super) reuses: Counter,
     /// Returns to the idle queue (owner-written).
     pub(super) recycled: Counter,
+    // --- off the hot path -------------------------------------------------
     pub(crate) id: u64,
-    pub(crate) created: u64,
     pub(crate) target: Target,
     pub(super) addr: Arc<Addr>,
-    /// The domain's address epoch when this connection's address was last
-    /// found fit (`u64::MAX`: never checked yet).
-    pub(super) addr_epoch: unmodeled::AtomicU64,
     /// The connector's label for the connection (a TLS profile).
     pub(crate) profile: Option<StdArc<str>>,
     /// Dialed for a caller (lent at once) rather than ahead of demand.

@@ -54,7 +54,7 @@ pub(super) struct Registry {
 ///
 /// `repr(C)` with the fields every get and put touches first, so that they
 /// share the cache line of the `Arc`'s reference counts: the key's first
-/// bytes (compared by the map's probe and the stash without following the
+/// bytes (compared by the map's probe and the thread cache without following the
 /// key's pointer), the hash, the synchronization word and its event, the
 /// address epoch, the pool, and the idle queue's pointer. Nothing in the
 /// struct is cache-padded, so it starts right after the counts; the idle

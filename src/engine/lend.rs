@@ -103,7 +103,7 @@ impl<T: Send + 'static> Domain<T> {
     /// `domain` is the guard's reference: once pushed, the slot may be popped
     /// and closed by another thread, and only this reference keeps the
     /// domain alive for the fence and waiter check that follow the push. It
-    /// is then parked in the thread's [`stash`] for the next lend.
+    /// is then parked in the thread's [`thread_cache`] for the next lend.
     #[inline]
     pub(crate) fn put(slot: Box<Slot<T>>, domain: Arc<Domain<T>>) {
         let pool = &*domain.pool;
@@ -127,9 +127,12 @@ impl<T: Send + 'static> Domain<T> {
         // One RMW on the domain's word orders the push with waiters and
         // with `close` (see `signal`).
         if domain.publish(1) {
+            // Closed: drain, and do not park a reference to a closed
+            // domain in the thread's cache.
             domain.drain(Reason::PoolClosed);
+            return;
         }
-        stash::put(domain);
+        thread_cache::put(domain);
     }
 
     /// Whether a returned connection must be closed rather than queued:

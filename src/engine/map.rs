@@ -129,7 +129,7 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     #[inline]
-    pub(super) fn locate(&self, key: &str) -> (u64, usize) {
+    pub(crate) fn locate(&self, key: &str) -> (u64, usize) {
         let hash = self.hasher.hash_one(key);
         // hashbrown indexes buckets with the low bits and tags with the top
         // seven: pick the shard from bits in between.
@@ -163,6 +163,19 @@ impl<T: Send + 'static> Shared<T> {
         f: impl FnOnce(&Arc<Domain<T>>) -> R,
     ) -> Option<R> {
         let (hash, shard) = self.locate(key);
+        self.with_known_at(key, hash, shard, f)
+    }
+
+    /// [`with_known`](Shared::with_known) with the key's hash and shard
+    /// already computed (by the thread cache's miss).
+    #[inline]
+    pub(crate) fn with_known_at<R>(
+        &self,
+        key: &str,
+        hash: u64,
+        shard: usize,
+        f: impl FnOnce(&Arc<Domain<T>>) -> R,
+    ) -> Option<R> {
         match self.with_table(shard, |table| match table.find(hash, |d| d.key_is(key)) {
             Some(d) => Ok(f(d)),
             None => Err(f),
@@ -197,6 +210,19 @@ impl<T: Send + 'static> Shared<T> {
         f: impl FnOnce(&Arc<Domain<T>>) -> R,
     ) -> R {
         let (hash, shard) = this.locate(key);
+        Self::with_domain_at(this, key, hash, shard, f)
+    }
+
+    /// [`with_domain`](Shared::with_domain) with the key's hash and shard
+    /// already computed (by the thread cache's miss).
+    #[inline]
+    pub(crate) fn with_domain_at<R>(
+        this: &Arc<Self>,
+        key: &str,
+        hash: u64,
+        shard: usize,
+        f: impl FnOnce(&Arc<Domain<T>>) -> R,
+    ) -> R {
         let found = this.with_table(shard, |table| match table.find(hash, |d| d.key_is(key)) {
             Some(d) => Ok(f(d)),
             None => Err(f),

@@ -72,7 +72,7 @@ mod signal;
 mod sweep;
 mod waiting;
 
-pub(crate) mod stash;
+pub(crate) mod thread_cache;
 
 pub(crate) use capacity::{Acquired, Reservation};
 pub(crate) use connection::{Addr, Lent, Meta, Reason, Slot};

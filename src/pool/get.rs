@@ -3,7 +3,10 @@
 use super::*;
 use crate::{
     connect::Connect,
-    engine::{stash, Domain, Shared},
+    engine::{
+        thread_cache::{self, Lookup},
+        Domain, Shared,
+    },
     error::Error,
     pooled::Pooled,
     sync::Arc,
@@ -17,11 +20,19 @@ use std::{
 type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<Pooled<T>, Error>> + Send + 'a>>;
 
 /// The hot path shared by every get: an idle connection of `d`, fit to lend,
-/// in a guard holding the thread's parked reference to `d` if it has one.
+/// in a guard holding the thread's cached reference to `d` if it has one.
 #[inline]
 pub(super) fn lend_idle<C: Connect>(c: &C, d: &Arc<Domain<C::Conn>>) -> Option<Pooled<C::Conn>> {
     d.pop_idle_with(|conn| c.is_open(conn))
-        .map(|slot| Pooled::new(slot, stash::take(d)))
+        .map(|slot| Pooled::new(slot, thread_cache::take(d)))
+}
+
+/// [`lend_idle`] after the thread's cache missed: the guard clones the
+/// map's reference.
+#[inline]
+pub(super) fn lend_cloned<C: Connect>(c: &C, d: &Arc<Domain<C::Conn>>) -> Option<Pooled<C::Conn>> {
+    d.pop_idle_with(|conn| c.is_open(conn))
+        .map(|slot| Pooled::new(slot, d.clone()))
 }
 
 /// The future of [`Pool::get`].
@@ -65,19 +76,21 @@ impl<C: Connect> Future for Get<'_, C> {
                     None => Err(d),
                 };
             let hit = match self.domain {
-                // The domain this thread last returned a connection to
-                // first (see `stash`), then the map.
-                Key::Name(name) => match stash::take_if(shared, name) {
-                    Some(d) => lend_owned(d),
-                    None => Shared::with_domain(shared, name, |d| {
-                        lend_idle(connector, d).ok_or_else(|| d.clone())
-                    }),
+                // This thread's cache first (see `thread_cache`), then the
+                // map with the hash the cache computed.
+                Key::Name(name) => match thread_cache::take_key(shared, name) {
+                    Lookup::Cached(d) => lend_owned(d),
+                    Lookup::Miss(hash, shard) => {
+                        Shared::with_domain_at(shared, name, hash, shard, |d| {
+                            lend_cloned(connector, d).ok_or_else(|| d.clone())
+                        })
+                    }
                 },
-                // Under loom the stash is empty and `take` is a clone (a
+                // Under loom the cache is off and `take` is a clone (a
                 // modeled RMW pair on every get): pop first there, so the
                 // models explore the protocol, not reference counts.
                 #[cfg(not(loom))]
-                Key::Resolved(d) => lend_owned(stash::take(d)),
+                Key::Resolved(d) => lend_owned(thread_cache::take(d)),
                 #[cfg(loom)]
                 Key::Resolved(d) => lend_idle(connector, d).ok_or_else(|| d.clone()),
             };

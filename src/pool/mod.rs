@@ -25,10 +25,11 @@ mod dial;
 mod get;
 mod handle;
 
+use crate::engine::thread_cache::Lookup;
 pub use builder::Builder;
 #[cfg(not(loom))]
 pub(crate) use dial::is_address_failure;
-use get::{lend_idle, Get, Key};
+use get::{lend_cloned, lend_idle, Get, Key};
 pub use handle::DomainHandle;
 
 /// A lock-free pool of connections, keyed by domain.
@@ -200,20 +201,23 @@ impl<C: Connect> Pool<C> {
         if shared.is_closed() {
             return None;
         }
-        if let Some(d) = crate::engine::stash::take_if(shared, domain) {
-            let connector = &*self.inner.connector;
-            return match d.pop_idle_with(|conn| connector.is_open(conn)) {
-                Some(slot) => Some(Pooled::new(slot, d)),
-                None => {
-                    d.count_miss();
-                    crate::engine::stash::put(d);
-                    None
-                }
-            };
-        }
+        let connector = &*self.inner.connector;
+        let (hash, shard) = match crate::engine::thread_cache::take_key(shared, domain) {
+            Lookup::Cached(d) => {
+                return match d.pop_idle_with(|conn| connector.is_open(conn)) {
+                    Some(slot) => Some(Pooled::new(slot, d)),
+                    None => {
+                        d.count_miss();
+                        crate::engine::thread_cache::put(d);
+                        None
+                    }
+                };
+            }
+            Lookup::Miss(hash, shard) => (hash, shard),
+        };
         shared
-            .with_known(domain, |d| {
-                let lent = lend_idle(&*self.inner.connector, d);
+            .with_known_at(domain, hash, shard, |d| {
+                let lent = lend_cloned(connector, d);
                 if lent.is_none() {
                     d.count_miss();
                 }
