@@ -61,8 +61,8 @@ MUTATIONS = {
          "self.word.fetch_or(CLOSED, Ordering::Relaxed);"),
     ],
     "put wakes with notify(n), not notify(n.additional())": [
-        (SIGNAL, "Wake::One => self.event.notify(units.additional()),",
-         "Wake::One => self.event.notify(units),"),
+        (SIGNAL, "Wake::One => self.event.notify(units.additional().relaxed()),",
+         "Wake::One => self.event.notify(units.relaxed()),"),
     ],
     "a dropped waiter discards its notification": [
         ("src/engine/waiting.rs",
@@ -91,7 +91,7 @@ MUTATIONS = {
     ],
     "put skips the drain when its RMW reads CLOSED": [
         ("src/engine/lend.rs",
-         "        if domain.publish(1) {\n            domain.drain(Reason::PoolClosed);\n        }",
+         "        if domain.publish(1) {\n            // Closed: drain, and do not park a reference to a closed\n            // domain in the thread's cache.\n            domain.drain(Reason::PoolClosed);\n            return;\n        }",
          "        domain.publish(1);"),
     ],
     "sweep re-queues without publishing": [

@@ -24,6 +24,16 @@
 //! nobody sleeps on an available unit, and there is no fence on the put:
 //! on x86 one `lock xadd` replaces an `mfence` and the loads around it.
 //!
+//! The notify that follows is event-listener's `relaxed()` one: the RMW
+//! orders it, and event-listener's own `SeqCst` fence would be a second
+//! barrier. (event-listener 5 also takes its list lock in every `notify`,
+//! the lock `listen` takes; that lock alone orders a listener with a
+//! notify, so weakening the waiter's RMW to Acquire or the notifier's to
+//! Release passes every loom model. The word keeps both halves so that
+//! the protocol does not rest on that: an event whose notify first reads
+//! a count without the lock, as event-listener 2 did, needs them. Both
+//! are the same `lock xadd` on x86.)
+//!
 //! `CLOSED` carries `close()` into the same order: a put's RMW that reads it
 //! drains the queue itself; one that comes before `close`'s `fetch_or`
 //! pushed a connection that `close`'s drain, after its RMW, finds.
@@ -96,12 +106,29 @@ impl Signal {
     pub(super) fn publish(&self, units: usize, wake: Wake) -> bool {
         let word = self.word.fetch_add(EPOCH, Ordering::AcqRel);
         if word & WAITERS != 0 {
-            self.notify(units, wake);
+            self.notify_ordered(units, wake);
         }
         word & CLOSED != 0
     }
 
-    /// Wakes `units` more listeners (or all), without the word.
+    /// Wakes `units` more listeners (or all) after an RMW of the word that
+    /// read them: without event-listener's `SeqCst` fence (`relaxed()`),
+    /// because the RMW already orders the notify after every listener it
+    /// counted (each registered before its waiter's release RMW, which
+    /// this acquire RMW reads from or after). The word's orderings are
+    /// therefore the whole of the protocol, and the loom models check
+    /// exactly them.
+    #[cold]
+    fn notify_ordered(&self, units: usize, wake: Wake) {
+        match wake {
+            Wake::One => self.event.notify(units.additional().relaxed()),
+            Wake::Broadcast => self.event.notify(usize::MAX.relaxed()),
+        };
+    }
+
+    /// Wakes `units` more listeners (or all) without an RMW of the word
+    /// before it (passing a wake-up on): event-listener's `SeqCst` fence
+    /// orders the notify after what the caller did.
     #[cold]
     pub(super) fn notify(&self, units: usize, wake: Wake) {
         match wake {
@@ -118,7 +145,8 @@ impl Signal {
     /// Sets `CLOSED` (ordered with every publish) and wakes everyone.
     pub(super) fn close(&self) {
         self.word.fetch_or(CLOSED, Ordering::AcqRel);
-        self.event.notify(usize::MAX);
+        // Ordered by the RMW, as in `notify_ordered`.
+        self.event.notify(usize::MAX.relaxed());
     }
 
     /// Listeners counted now.
