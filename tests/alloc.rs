@@ -100,6 +100,42 @@ async fn idle_get_and_put_do_not_allocate() {
     assert_eq!(pool.stats().total.hits, 20_020);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn idle_gets_across_domains_do_not_allocate() {
+    // Gets that alternate between domains go through the thread's cache
+    // table (the inline last put holds another domain): once the table has
+    // grown to its size for these domains, nothing allocates.
+    let pool = Pool::builder().build(Dummy::new()).unwrap();
+    let keys = ["a.alloc.test", "b.alloc.test", "c.alloc.test"];
+    for (i, k) in keys.iter().enumerate() {
+        pool.set_ips(k, [ip(2 + i as u8)]);
+        drop(pool.get(k).await.unwrap());
+    }
+    let handle = pool.domain("d.alloc.test");
+    pool.set_ips("d.alloc.test", [ip(9)]);
+    drop(handle.get().await.unwrap());
+    // Enough rounds for the table to reach any size it can grow to (each
+    // doubling needs as many moves as it has slots: 64 + ... + 2,048).
+    let round = || {
+        for k in keys {
+            let c = ready(pool.get(k)).unwrap();
+            std::hint::black_box(&*c);
+        }
+        drop(ready(handle.get()).unwrap());
+    };
+    for _ in 0..4_000 {
+        round();
+    }
+
+    set_counting(true);
+    for _ in 0..5_000 {
+        round();
+    }
+    set_counting(false);
+    assert_eq!(allocs(), 0, "allocations on the idle get/put path");
+    assert_eq!(pool.stats().total.hits, 4 * 9_000);
+}
+
 #[test]
 fn the_counter_counts() {
     // Guard against a vacuous pass: an allocation in the counted window is seen.

@@ -38,6 +38,12 @@ pub use handle::DomainHandle;
 /// dropped the pool is closed: idle connections are closed at once and lent
 /// ones when they are returned.
 ///
+/// Each thread that returned connections keeps references to their domains
+/// in a per-thread cache (up to 4,097 per thread, shared by every pool the
+/// thread uses), so that its next get of a domain skips the map. They keep
+/// the domains' records and the pool's connector alive — never a
+/// connection — until the thread reuses their places or exits.
+///
 /// See the [crate documentation](crate) for the protocol and an example.
 pub struct Pool<C: Connect> {
     pub(crate) inner: Arc<Handle<C>>,
