@@ -22,7 +22,9 @@
 //!   check it (the key is compared in the domain's first cache line);
 //! - **a direct-mapped table** behind it: when a put replaces the last put
 //!   of another domain, that one moves to slot `hash & (len - 1)`, dropping
-//!   whatever other domain was there (an eviction). The table starts at 64
+//!   whatever other domain was there (an eviction); while lookups find
+//!   their domains in the table (a thread cycling through domains), puts
+//!   go straight there. The table starts at 64
 //!   slots and doubles, up to 4,096 (64 KiB), when more than one move in 32
 //!   evicted another domain: a thread cycling through 100 domains settles
 //!   at 2,048 slots and finds 95% of its gets there, one cycling through
@@ -258,9 +260,17 @@ mod imp {
         }
 
         /// Parks `parked` as the last put, moving the previous one to the
-        /// table; returns what must be dropped outside the borrows.
+        /// table — or, while lookups find their domains in the table (a
+        /// thread cycling through domains), straight in the table; returns
+        /// what must be dropped outside the borrows.
         #[inline]
         fn put(&self, hash: u64, parked: Parked) -> Option<Parked> {
+            if !self.last_first.get() {
+                return match self.table.try_borrow_mut() {
+                    Ok(mut t) => t.put(hash, parked),
+                    Err(_) => Some(parked),
+                };
+            }
             let ptr = std::sync::Arc::as_ptr(&parked).cast::<()>();
             let (prev_hash, prev) = self.last.replace(Some((hash, parked)))?;
             if std::sync::Arc::as_ptr(&prev).cast::<()>() == ptr {
