@@ -120,7 +120,7 @@ mod site {
 
     /// The address that answers 403 to everything.
     pub fn forbidden() -> IpAddr {
-        IpAddr::from([127, 0, 0, 13])
+        IpAddr::from([127, 0, 0, 11])
     }
 
     pub struct Site {
@@ -278,6 +278,13 @@ impl Run {
             "server_handshakes": self.server_handshakes,
             "reuse_rate": self.stats.reuse_rate(),
             "retries": self.stats.requests.retries,
+            "http2_streams": {
+                "streams": self.stats.streams.streams,
+                "connections": self.stats.streams.connections,
+                "per_connection": self.stats.streams.requests_per_connection(),
+                "peak_per_connection": self.stats.streams.peak_per_connection,
+                "resent": self.stats.streams.resent,
+            },
             "blacklisted": self.blacklisted(),
             "dials_per_profile": self.stats.profiles.iter().filter(|p| p.dials > 0).map(|p| (p.name.to_string(), p.dials)).collect::<BTreeMap<_, _>>(),
             "errors": self.failures,
@@ -485,6 +492,16 @@ fn print_summary(runs: &[Run]) {
             "  retries on stale connections: {}",
             r.stats.requests.retries
         );
+        let st = &r.stats.streams;
+        if st.streams > 0 {
+            println!(
+                "  HTTP/2 streams: {} on {} connections ({:.1} per connection, at most {} at once)",
+                st.streams,
+                st.connections,
+                st.requests_per_connection(),
+                st.peak_per_connection
+            );
+        }
         println!(
             "  blocked addresses: {}",
             if r.blocked.is_empty() {

@@ -45,6 +45,7 @@ pub use crate::{
     pooled::Pooled,
     stats::{
         ConnectionInfo, DomainStats, Failures, ProfileStats, RequestStats, Stats, StatusClasses,
+        StreamStats,
     },
 };
 

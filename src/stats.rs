@@ -166,6 +166,41 @@ pub struct Stats {
     /// Request counters of a [`Client`](crate::Client) (all zero for a bare
     /// pool).
     pub requests: RequestStats,
+    /// HTTP/2 streams of a [`Client`](crate::Client)'s shared connections
+    /// (all zero for a bare pool).
+    pub streams: StreamStats,
+}
+
+/// HTTP/2 streams on the connections a [`Client`](crate::Client) shares
+/// between concurrent requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamStats {
+    /// Streams in flight now.
+    pub in_flight: u64,
+    /// The most streams one connection carried at once.
+    pub peak_per_connection: u64,
+    /// Streams opened (requests sent on shared connections).
+    pub streams: u64,
+    /// Streams taken on a connection already shared (every stream but the
+    /// first of each time a connection is taken from the pool): requests
+    /// that needed no lend from the pool at all.
+    pub rides: u64,
+    /// Newly dialed HTTP/2 connections that carried streams.
+    pub connections: u64,
+    /// Connections that stopped taking streams before their end (`GOAWAY`,
+    /// a refused stream, too many errors).
+    pub drained: u64,
+    /// Requests sent again because the server did not process them
+    /// (above a `GOAWAY`'s last-stream-id, or refused).
+    pub resent: u64,
+}
+
+impl StreamStats {
+    /// Streams per HTTP/2 connection (0 before the first).
+    pub fn requests_per_connection(&self) -> f64 {
+        ratio(self.streams, self.connections)
+    }
 }
 
 /// Request counters of a [`Client`](crate::Client).
@@ -255,9 +290,12 @@ impl Failures {
 }
 
 impl Stats {
-    /// Hits ÷ gets over the whole pool.
+    /// Hits ÷ gets over the whole pool, a request that took a stream on an
+    /// HTTP/2 connection already in use ([`StreamStats::rides`]) counting
+    /// as a get and a hit.
     pub fn reuse_rate(&self) -> f64 {
-        self.total.reuse_rate()
+        let rides = self.streams.rides;
+        ratio(self.total.hits + rides, self.total.gets + rides)
     }
 
     /// Returns to the queue ÷ all returns over the whole pool.

@@ -44,7 +44,7 @@ fn a_short_crawl_answers_everything_reuses_and_blacklists_the_403_address() {
         .collect();
     // The 403 address is blocked for its domain (the pair), not for all.
     assert_eq!(blocked.len(), 1, "{s}");
-    assert!(blocked[0].starts_with("127.0.0.13 ("), "{s}");
+    assert!(blocked[0].starts_with("127.0.0.11 ("), "{s}");
     assert!(s["tls_handshakes"].as_u64().unwrap() < 100, "{s}");
     assert!(s["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{s}");
 }

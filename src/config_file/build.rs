@@ -71,6 +71,7 @@ impl ClientConfig {
             .timeout(h.timeout)
             .max_body_size(h.max_body_size)
             .max_response_header_size(h.max_response_header_size)
+            .max_streams_per_connection(h.max_streams_per_connection)
             .validation_timeout(self.validation.timeout);
         for (k, v) in &h.headers {
             b = b.default_header(k, v);

@@ -61,6 +61,14 @@ impl ClientConfig {
                 ));
             }
         }
+        let streams = self.http.max_streams_per_connection;
+        if streams == 0 || streams > u32::MAX as usize {
+            return Err(Error::invalid_config(
+                "http.max_streams_per_connection",
+                streams,
+                "must be from 1 to 4294967295",
+            ));
+        }
         if self.http.resolver != "system" && self.http.resolver != "none" {
             return Err(Error::invalid_config(
                 "http.resolver",

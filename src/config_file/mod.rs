@@ -81,6 +81,9 @@ pub struct HttpSettings {
     pub max_body_size: Option<u64>,
     /// Limit on a response's header section, in bytes.
     pub max_response_header_size: usize,
+    /// Streams one HTTP/2 connection carries at once (1: HTTP/2 lent
+    /// exclusively).
+    pub max_streams_per_connection: usize,
     /// Extra headers sent with every request (name → value).
     pub headers: Vec<(String, String)>,
     /// `"system"` (look up domains without addresses) or `"none"`.
@@ -100,6 +103,7 @@ impl Default for HttpSettings {
             timeout: Duration::from_secs(30),
             max_body_size: Some(crate::http_layer::DEFAULT_MAX_BODY_SIZE),
             max_response_header_size: crate::http_layer::DEFAULT_MAX_HEADER_SIZE,
+            max_streams_per_connection: crate::http_layer::DEFAULT_MAX_STREAMS,
             headers: Vec::new(),
             resolver: "system".into(),
         }
@@ -231,6 +235,7 @@ const HTTP_KEYS: &[&str] = &[
     "timeout",
     "max_body_size",
     "max_response_header_size",
+    "max_streams_per_connection",
     "headers",
     "resolver",
 ];

@@ -119,6 +119,10 @@ impl ClientConfig {
                 };
             }
             s.usize("max_response_header_size", &mut h.max_response_header_size)?;
+            s.usize(
+                "max_streams_per_connection",
+                &mut h.max_streams_per_connection,
+            )?;
             s.string("resolver", &mut h.resolver)?;
             if let Some(v) = s.get("headers") {
                 let t = v

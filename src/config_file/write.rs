@@ -101,6 +101,10 @@ impl ClientConfig {
             "max_response_header_size".into(),
             Value::Integer(h.max_response_header_size as i64),
         );
+        http.insert(
+            "max_streams_per_connection".into(),
+            Value::Integer(i64::try_from(h.max_streams_per_connection).unwrap_or(i64::MAX)),
+        );
         http.insert("resolver".into(), Value::String(h.resolver.clone()));
         let mut headers = Table::new();
         for (k, v) in &h.headers {

@@ -94,6 +94,10 @@ pub(crate) struct Domain<T: Send + 'static> {
     /// No new dial before this (ticks): the site asked us to slow down
     /// (a 429 or 503 with `Retry-After`).
     pub(super) throttled_until: unmodeled::AtomicU64,
+    /// State a layer above the pool keeps per domain (the client's shared
+    /// HTTP/2 connections), made at its first use; see
+    /// `DomainHandle::extension`.
+    pub(crate) ext: std::sync::OnceLock<StdArc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// Key bytes kept in the domain's first cache line.
@@ -156,6 +160,7 @@ impl<T: Send + 'static> Domain<T> {
             resolved_at: unmodeled::AtomicU64::new(0),
             throttled_until: unmodeled::AtomicU64::new(0),
             addr_epoch: unmodeled::AtomicU64::new(0),
+            ext: std::sync::OnceLock::new(),
             pool: pool.clone(),
         }
     }
@@ -278,6 +283,14 @@ impl<T: Send + 'static> Domain<T> {
     /// Waiters registered on this domain (for tests and loom models).
     pub(crate) fn waiter_count(&self) -> usize {
         self.signal.waiters()
+    }
+
+    /// Whether a dial for this domain would have to wait now: the domain
+    /// or the pool has no capacity left.
+    pub(crate) fn at_capacity(&self) -> bool {
+        let s = &self.pool.settings;
+        self.live.load(Ordering::SeqCst) >= Settings::get_usize(&s.max_per_domain)
+            || self.pool.live_count() >= Settings::get_usize(&s.max_conns)
     }
 
     /// Reserved capacity of this domain (for tests and loom models).

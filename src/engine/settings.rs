@@ -135,6 +135,10 @@ impl Settings {
         Duration::from_nanos(self.wait_timeout_ns.load(unmodeled::Ordering::Relaxed))
     }
 
+    pub(crate) fn max_errors(&self) -> u8 {
+        u8::try_from(Settings::get_u64(&self.max_errors)).unwrap_or(u8::MAX)
+    }
+
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_nanos(self.connect_timeout_ns.load(unmodeled::Ordering::Relaxed))
     }

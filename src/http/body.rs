@@ -16,7 +16,7 @@
 //!    [`Error::BodyTooLarge`] and the connection is closed.
 
 use super::*;
-use crate::{connect::Target, error::Error, http_layer::HttpConnection, pooled::Pooled};
+use crate::{connect::Target, error::Error, http_layer::Lease};
 use bytes::{Bytes, BytesMut};
 use http::Uri;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -64,7 +64,7 @@ enum Source {
 /// for the limits it is read under.
 pub struct Body {
     source: Source,
-    conn: Option<Pooled<HttpConnection>>,
+    conn: Option<Lease>,
     h2: bool,
     sleep: Pin<Box<tokio::time::Sleep>>,
     limits: Limits,
@@ -92,7 +92,7 @@ impl Body {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         incoming: Incoming,
-        conn: Pooled<HttpConnection>,
+        conn: Lease,
         encoding: Option<Encoding>,
         limits: Limits,
         url: Uri,
@@ -130,7 +130,7 @@ impl Body {
             if self.keep_alive {
                 drop(c);
             } else {
-                Pooled::discard(c);
+                c.discard();
             }
         }
     }
@@ -139,7 +139,7 @@ impl Body {
     fn fail(&mut self, e: Error) -> Error {
         self.source = Source::Done;
         if let Some(c) = self.conn.take() {
-            Pooled::discard(c);
+            c.discard();
         }
         self.counters.body_errors.fetch_add(1, Relaxed);
         e
@@ -255,7 +255,7 @@ impl Drop for Body {
                 drop(c);
             } else {
                 tracing::debug!(url = %self.url, "hotpool: body dropped unread; closing the HTTP/1.1 connection");
-                Pooled::discard(c);
+                c.discard();
             }
         }
     }

@@ -31,6 +31,7 @@ pub struct ClientBuilder {
     strict: bool,
     probe: Option<(Method, String)>,
     keep_alive: bool,
+    max_streams: usize,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
 }
@@ -46,6 +47,7 @@ impl Default for ClientBuilder {
             strict: false,
             probe: None,
             keep_alive: true,
+            max_streams: DEFAULT_MAX_STREAMS,
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
         }
@@ -319,6 +321,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Streams one HTTP/2 connection carries at once (default 100): up to
+    /// this many concurrent requests to a domain share one connection (and
+    /// never more than the server's `SETTINGS_MAX_CONCURRENT_STREAMS`); a
+    /// new connection is dialed only when every HTTP/2 connection of the
+    /// domain is at its limit. 1 lends HTTP/2 connections exclusively, one
+    /// request at a time, like HTTP/1.1 ones. Must be at least 1.
+    pub fn max_streams_per_connection(mut self, n: usize) -> Self {
+        self.max_streams = n;
+        self
+    }
+
     /// The `User-Agent` header (default `hotpool/<version>`).
     pub fn user_agent(mut self, ua: &str) -> Self {
         match HeaderValue::from_str(ua) {
@@ -488,6 +501,13 @@ impl ClientBuilder {
                 "must be at least 1024",
             ));
         }
+        if self.max_streams == 0 || self.max_streams > u32::MAX as usize {
+            return Err(Error::invalid_config(
+                "max_streams_per_connection",
+                self.max_streams,
+                "must be from 1 to 4294967295",
+            ));
+        }
         let default_port = self.pool.settings().default_port;
         let tls = self.tls.build()?;
         let opts = Arc::new(self.opts);
@@ -502,6 +522,8 @@ impl ClientBuilder {
                 default_port,
                 keep_alive: self.keep_alive,
                 counters: Arc::new(Counters::default()),
+                max_streams: self.max_streams as u32,
+                streams: Arc::default(),
             }),
         })
     }

@@ -6,7 +6,7 @@
 use crate::{
     config::Config,
     error::Error,
-    http_layer::{HttpConnection, HttpConnector, HttpOptions},
+    http_layer::{HttpConnection, HttpConnector, HttpOptions, Lease},
     pool::Pool,
     pooled::Pooled,
     stats::Stats,
@@ -85,6 +85,9 @@ pub(super) struct Inner {
     pub(super) default_port: u16,
     pub(super) keep_alive: bool,
     pub(super) counters: Arc<Counters>,
+    /// `max_streams_per_connection` (1: HTTP/2 lent exclusively).
+    pub(super) max_streams: u32,
+    pub(super) streams: Arc<super::share::StreamCounters>,
 }
 
 impl fmt::Debug for Client {
@@ -138,8 +141,8 @@ fn redacted(uri: &Uri) -> String {
 }
 
 /// Where a URL goes.
-struct Dest {
-    key: String,
+pub(super) struct Dest {
+    pub(super) key: String,
 }
 
 fn is_idempotent(m: &Method) -> bool {
@@ -150,15 +153,16 @@ fn is_idempotent(m: &Method) -> bool {
 }
 
 /// Closes a connection whose request was interrupted (the caller dropped
-/// the future, or the exchange failed) unless it is handed on.
-struct InFlight(Option<Pooled<HttpConnection>>);
+/// the future, or the exchange failed) unless it is handed on; a stream of
+/// a shared connection just ends (hyper resets it).
+struct InFlight(Option<Lease>);
 
 impl InFlight {
-    fn conn(&mut self) -> &mut Pooled<HttpConnection> {
+    fn conn(&mut self) -> &mut Lease {
         self.0.as_mut().expect("connection present until handed on")
     }
 
-    fn into_inner(mut self) -> Pooled<HttpConnection> {
+    fn into_inner(mut self) -> Lease {
         self.0.take().expect("connection present until handed on")
     }
 }
@@ -166,10 +170,13 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(c) = self.0.take() {
-            Pooled::discard(c);
+            c.discard();
         }
     }
 }
+
+/// Times a request the server did not process is sent again.
+const MAX_RESENDS: u32 = 3;
 
 impl Client {
     /// A builder with the defaults (see [`ClientBuilder`]).
@@ -344,9 +351,10 @@ impl Client {
         let idempotent = is_idempotent(&parts.method);
         let mut fresh = false;
         let mut retried = false;
+        let mut resent = 0;
         loop {
-            let conn = self.checkout(&dest, fresh).await?;
-            let reused = Pooled::is_reused(&conn);
+            let conn = self.lease(&dest, fresh).await?;
+            let reused = conn.is_reused();
             let mut flight = InFlight(Some(conn));
             if let Err(e) = flight.conn().ready().await {
                 // Nothing was sent: taking another connection is no retry.
@@ -358,9 +366,9 @@ impl Client {
                 return Err(with_url(e, &url));
             }
             if validated && reused {
-                if let Some(v) = &self.inner.opts.validator {
+                if let (Some(v), Some(c)) = (&self.inner.opts.validator, flight.conn().own_mut()) {
                     let opts = &self.inner.opts;
-                    if let Err(e) = flight.conn().validate(opts, &**v, Some(&path)).await {
+                    if let Err(e) = c.validate(opts, &**v, Some(&path)).await {
                         tracing::debug!(url = %url, error = %e, "hotpool: reused connection failed validation");
                         if let Error::Blocked { ip, .. } = e {
                             self.inner.pool.block_pair(&dest.key, ip);
@@ -374,11 +382,10 @@ impl Client {
             *r.method_mut() = parts.method.clone();
             *r.uri_mut() = parts.uri.clone();
             *r.headers_mut() = parts.headers.clone();
-            self.inner
-                .opts
-                .apply_defaults(flight.conn(), r.headers_mut());
-            let before = flight.conn().bytes_read();
-            match flight.conn().send(r).await {
+            let lease = flight.conn();
+            lease.apply_defaults(&self.inner.opts, r.headers_mut());
+            let before = lease.bytes_read();
+            match lease.send(r).await {
                 Ok(resp) => {
                     if matches!(resp.status().as_u16(), 429 | 503) {
                         if let Some(d) = retry_after(resp.headers()) {
@@ -397,16 +404,40 @@ impl Client {
                     );
                 }
                 Err(e) => {
-                    let silent = flight.conn().bytes_read() == before;
+                    let lease = flight.conn();
+                    // No byte of a response came: the connection had gone
+                    // stale. On a shared connection the byte count is
+                    // everyone's; there a dead connection (not a stream
+                    // reset, which fails its request alone) is the sign.
+                    let silent = match before {
+                        Some(b) => lease.bytes_read() == Some(b),
+                        None => !lease.is_open(),
+                    };
+                    if lease.version() == http::Version::HTTP_2 && super::share::unprocessed(&e) {
+                        // The server did not take the request (a GOAWAY
+                        // below it, a refused stream): the connection takes
+                        // no more, and the request goes out again on
+                        // another one, whatever its method.
+                        lease.drain();
+                        drop(flight.into_inner());
+                        if resent < MAX_RESENDS {
+                            tracing::debug!(url = %url, error = %e, "hotpool: the server did not process the request; sending it again");
+                            self.inner.streams.resent.fetch_add(1, Relaxed);
+                            resent += 1;
+                            continue;
+                        }
+                        return Err(with_url(e, &url));
+                    }
                     // Counted against the connection (max_errors). An
                     // HTTP/2 connection still open after its stream failed
-                    // goes back to the pool; anything else is closed.
-                    flight.conn().mark_error();
-                    if flight.conn().version() == http::Version::HTTP_2
-                        && flight.conn().is_open()
+                    // goes back to the pool (or stays shared); anything
+                    // else is closed.
+                    lease.mark_error();
+                    if lease.version() == http::Version::HTTP_2
+                        && lease.is_open()
                         && self.inner.keep_alive
                     {
-                        drop(flight.into_inner());
+                        flight.into_inner().finish();
                     } else {
                         drop(flight);
                     }
@@ -427,7 +458,11 @@ impl Client {
     /// fails (a probe got 403, the port is closed, the dial or handshake
     /// timed out, a TLS or certificate error, garbage, a broken probe): at
     /// most one try per address, within the request's time.
-    async fn checkout(&self, dest: &Dest, fresh: bool) -> Result<Pooled<HttpConnection>, Error> {
+    pub(super) async fn checkout(
+        &self,
+        dest: &Dest,
+        fresh: bool,
+    ) -> Result<Pooled<HttpConnection>, Error> {
         let pool = &self.inner.pool;
         let mut tries = 0;
         loop {
@@ -489,6 +524,7 @@ impl Client {
     pub fn stats(&self) -> Stats {
         let mut s = self.inner.pool.stats();
         s.requests = self.inner.counters.snapshot();
+        s.streams = self.inner.streams.snapshot();
         s
     }
 

@@ -49,6 +49,9 @@ pub struct HttpConnection {
     /// A throttle the validation probe asked for, not yet passed on to the
     /// pool.
     pub(super) retry_after: Option<Duration>,
+    /// What the server's HTTP/2 frames said (stream limit, `GOAWAY`); `None`
+    /// on HTTP/1.1.
+    pub(super) h2: Option<Arc<H2Signals>>,
 }
 
 impl fmt::Debug for HttpConnection {
@@ -147,58 +150,25 @@ impl HttpConnection {
 
     /// Puts the URI into the form the protocol wants.
     fn prepare(&self, req: Request<Bytes>) -> Result<Request<ReqBody>, Error> {
-        let (mut parts, body) = req.into_parts();
-        let path = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        // The connection's own authority (its canonical host, and the port
-        // when not 443), whatever the spelling of the URL: the same Host
-        // for every request on it, and never user info.
-        let authority = self.authority()?;
-        match self.sender {
-            Sender::H1(_) => {
-                parts.uri = Uri::from(path);
-                parts.version = Version::HTTP_11;
-                if !parts.headers.contains_key(header::HOST) {
-                    let host = HeaderValue::from_str(authority.as_str()).map_err(|e| {
-                        Error::http(Some(&self.target), None, format!("bad Host header: {e}"))
-                    })?;
-                    parts.headers.insert(header::HOST, host);
-                }
-            }
-            Sender::H2(_) => {
-                parts.uri = Uri::builder()
-                    .scheme(Scheme::HTTPS)
-                    .authority(authority)
-                    .path_and_query(path)
-                    .build()
-                    .map_err(|e| Error::http(Some(&self.target), None, e))?;
-                parts.version = Version::HTTP_2;
-                // HTTP/2 carries the authority in `:authority`.
-                parts.headers.remove(header::HOST);
-            }
-        }
-        Ok(Request::from_parts(parts, Full::new(body)))
+        prepare(req, &self.target, matches!(self.sender, Sender::H2(_)))
     }
 
     /// The domain, with the port if it is not 443.
     fn authority(&self) -> Result<Authority, Error> {
-        let domain = self.target.domain();
-        let port = self.target.addr().port();
-        let host = if domain.contains(':') {
-            format!("[{domain}]")
-        } else {
-            domain.to_owned()
-        };
-        let s = if port == 443 {
-            host
-        } else {
-            format!("{host}:{port}")
-        };
-        s.parse()
-            .map_err(|e| Error::http(Some(&self.target), None, format!("bad authority {s}: {e}")))
+        authority(&self.target)
+    }
+
+    /// The server's HTTP/2 signals (`None` on HTTP/1.1).
+    pub(super) fn h2_signals(&self) -> Option<&Arc<H2Signals>> {
+        self.h2.as_ref()
+    }
+
+    /// A sender for another stream on this HTTP/2 connection.
+    pub(super) fn h2_sender(&self) -> Option<http2::SendRequest<ReqBody>> {
+        match &self.sender {
+            Sender::H2(s) => Some(s.clone()),
+            Sender::H1(_) => None,
+        }
     }
 
     /// Sends a validation probe and judges it. On `Ok` the connection is
@@ -282,6 +252,63 @@ impl HttpConnection {
     }
 }
 
+/// Puts the URI of `req` into the form the protocol wants: origin form with
+/// a `Host` header on HTTP/1.1, `:scheme` and `:authority` on HTTP/2.
+pub(super) fn prepare(
+    req: Request<Bytes>,
+    target: &Target,
+    h2: bool,
+) -> Result<Request<ReqBody>, Error> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // The connection's own authority (its canonical host, and the port
+    // when not 443), whatever the spelling of the URL: the same Host for
+    // every request on it, and never user info.
+    let authority = authority(target)?;
+    if h2 {
+        parts.uri = Uri::builder()
+            .scheme(Scheme::HTTPS)
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+            .map_err(|e| Error::http(Some(target), None, e))?;
+        parts.version = Version::HTTP_2;
+        // HTTP/2 carries the authority in `:authority`.
+        parts.headers.remove(header::HOST);
+    } else {
+        parts.uri = Uri::from(path);
+        parts.version = Version::HTTP_11;
+        if !parts.headers.contains_key(header::HOST) {
+            let host = HeaderValue::from_str(authority.as_str())
+                .map_err(|e| Error::http(Some(target), None, format!("bad Host header: {e}")))?;
+            parts.headers.insert(header::HOST, host);
+        }
+    }
+    Ok(Request::from_parts(parts, Full::new(body)))
+}
+
+/// The target's domain, with the port if it is not 443.
+fn authority(target: &Target) -> Result<Authority, Error> {
+    let domain = target.domain();
+    let port = target.addr().port();
+    let host = if domain.contains(':') {
+        format!("[{domain}]")
+    } else {
+        domain.to_owned()
+    };
+    let s = if port == 443 {
+        host
+    } else {
+        format!("{host}:{port}")
+    };
+    s.parse()
+        .map_err(|e| Error::http(Some(target), None, format!("bad authority {s}: {e}")))
+}
+
 /// Reads a body to its end, failing past `limit` bytes.
 async fn drain(
     mut body: Incoming,
@@ -303,9 +330,12 @@ async fn drain(
 
 /// The TLS stream with a count of the bytes read from it, which tells
 /// whether a failed request got any of its response.
+/// On HTTP/2 it also walks the server's frames for the stream limit and
+/// `GOAWAY` ([`sniff`](super::sniff)).
 pub(super) struct Counted {
     pub(super) inner: TlsConnection,
     pub(super) read: Arc<AtomicU64>,
+    pub(super) walker: Option<FrameWalker>,
 }
 
 impl AsyncRead for Counted {
@@ -319,6 +349,10 @@ impl AsyncRead for Counted {
         let n = buf.filled().len() - before;
         if n > 0 {
             self.read.fetch_add(n as u64, Ordering::Relaxed);
+            let this = &mut *self;
+            if let Some(w) = this.walker.as_mut() {
+                w.feed(&buf.filled()[before..]);
+            }
         }
         r
     }

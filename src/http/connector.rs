@@ -40,8 +40,9 @@ use std::{
 ///    task shuts the stream down (a TLS close_notify), the HTTP/2 task sends
 ///    GOAWAY, and the task ends.
 ///
-/// HTTP/2 connections are lent exclusively, like HTTP/1.1 ones: one request
-/// at a time per connection.
+/// A pool of these lends each connection exclusively, HTTP/2 ones too;
+/// [`Client`](crate::Client) shares an HTTP/2 connection between
+/// concurrent requests, one stream each, on top of that.
 ///
 /// [`Client`](crate::Client) builds one for its pool; use it directly for a
 /// `Pool<HttpConnector>` of your own.
@@ -106,9 +107,11 @@ impl HttpConnector {
         let profile: Arc<str> = tls.profile().into();
         let h2 = tls.alpn() == Some(b"h2");
         let read = Arc::new(AtomicU64::new(0));
+        let signals = h2.then(|| Arc::new(H2Signals::new()));
         let io = TokioIo::new(Counted {
             inner: tls,
             read: read.clone(),
+            walker: signals.clone().map(FrameWalker::new),
         });
         let http_err = |e: hyper::Error| Error::http(Some(target), None, e);
         let max_header = self.opts.max_header_size;
@@ -141,6 +144,7 @@ impl HttpConnector {
             accept_language: self.opts.pick_language(),
             requests: 0,
             retry_after: None,
+            h2: signals,
         })
     }
 }

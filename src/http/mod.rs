@@ -8,12 +8,15 @@
 mod body;
 mod builder;
 mod client;
-mod connection;
+pub(crate) mod connection;
 mod connector;
 mod counters;
 mod decode;
+mod lease;
 mod options;
 mod response;
+mod share;
+mod sniff;
 mod validate;
 
 pub use body::Body;
@@ -33,4 +36,6 @@ use client::{Inner, DEFAULT_TIMEOUT};
 use connection::{Counted, Sender};
 pub(crate) use counters::Counters;
 pub(crate) use decode::{Decoder, Encoding};
+pub(crate) use lease::Lease;
 pub(crate) use options::*;
+use sniff::{FrameWalker, H2Signals};

@@ -26,6 +26,9 @@ pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 /// Header lines an HTTP/1.1 response may have.
 pub(crate) const MAX_HEADER_LINES: usize = 256;
 
+/// Default `max_streams_per_connection`.
+pub(crate) const DEFAULT_MAX_STREAMS: usize = 100;
+
 /// Default limit on a response's header section.
 pub(crate) const DEFAULT_MAX_HEADER_SIZE: usize = 64 * 1024;
 
@@ -89,6 +92,12 @@ impl HttpOptions {
 
     /// Adds the default headers the request lacks: those the caller set win.
     pub(crate) fn apply_defaults(&self, conn: &HttpConnection, headers: &mut HeaderMap) {
+        self.apply_defaults_with(&conn.accept_language, headers);
+    }
+
+    /// [`apply_defaults`](Self::apply_defaults) with the connection's
+    /// `Accept-Language` given.
+    pub(crate) fn apply_defaults_with(&self, language: &HeaderValue, headers: &mut HeaderMap) {
         for (name, value) in &self.headers {
             if !headers.contains_key(name) {
                 headers.insert(name.clone(), value.clone());
@@ -101,7 +110,7 @@ impl HttpOptions {
             headers.insert(header::ACCEPT, self.accept.clone());
         }
         if !headers.contains_key(header::ACCEPT_LANGUAGE) {
-            headers.insert(header::ACCEPT_LANGUAGE, conn.accept_language.clone());
+            headers.insert(header::ACCEPT_LANGUAGE, language.clone());
         }
         if self.decompress && !headers.contains_key(header::ACCEPT_ENCODING) {
             headers.insert(

@@ -1,6 +1,6 @@
 //! [`Response`]: status and headers at once, the body as it arrives.
 
-use crate::{connect::Target, error::Error, http_layer::HttpConnection, pooled::Pooled};
+use crate::{connect::Target, error::Error, http_layer::Lease};
 use bytes::{Bytes, BytesMut};
 use http::{
     header::{self, HeaderMap},
@@ -46,7 +46,7 @@ impl Response {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         resp: http::Response<Incoming>,
-        conn: Pooled<HttpConnection>,
+        conn: Lease,
         url: Uri,
         decompress: bool,
         limits: Limits,
@@ -63,7 +63,7 @@ impl Response {
             if declared.is_some_and(|n| n > limit) {
                 tracing::debug!(%url, ?declared, limit, "hotpool: Content-Length over max_body_size; closing the connection");
                 let target = Some(conn.target().clone());
-                Pooled::discard(conn);
+                conn.discard();
                 counters
                     .body_errors
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -62,6 +62,26 @@ impl<C: Connect> DomainHandle<C> {
         self.domain.key()
     }
 
+    /// The per-domain state of type `E` that a layer above the pool keeps
+    /// (the client's shared HTTP/2 connections), made by `init` at its
+    /// first use and kept as long as the domain. The pool itself never
+    /// looks at it. `None` if the domain already holds state of another
+    /// type.
+    pub(crate) fn extension<E: std::any::Any + Send + Sync>(
+        &self,
+        init: impl FnOnce() -> E,
+    ) -> Option<&E> {
+        self.domain
+            .ext
+            .get_or_init(|| crate::sync::StdArc::new(init()))
+            .downcast_ref()
+    }
+
+    /// Whether a dial would have to wait for capacity now.
+    pub(crate) fn at_capacity(&self) -> bool {
+        self.domain.at_capacity()
+    }
+
     /// The pool this domain belongs to.
     pub fn pool(&self) -> &Pool<C> {
         &self.pool

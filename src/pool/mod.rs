@@ -17,6 +17,7 @@ use std::{
     fmt,
     future::Future,
     net::{IpAddr, SocketAddr},
+    time::Duration,
 };
 
 mod block;
@@ -200,6 +201,13 @@ impl<C: Connect> Pool<C> {
         }
     }
 
+    /// The current `wait_timeout` and `max_errors`, without copying the
+    /// whole [`Config`].
+    pub(crate) fn wait_settings(&self) -> (Duration, u8) {
+        let s = &self.inner.shared.settings;
+        (s.wait_timeout(), s.max_errors())
+    }
+
     /// Lends an idle connection to `domain` if one is fit right now: no dial,
     /// no wait. `None` if there is none or the pool is closed.
     pub fn try_get(&self, domain: &str) -> Option<Pooled<C::Conn>> {
@@ -298,6 +306,7 @@ impl<C: Connect> Pool<C> {
             profiles: self.inner.connector.profile_stats(),
             blacklisted: shared.blacklist.sweep(shared.ticker.now()) as u64,
             requests: Default::default(),
+            streams: Default::default(),
         }
     }
 
