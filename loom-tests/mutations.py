@@ -22,6 +22,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ["two_borrowers", "put_races", "reservation_races", "close_races", "sweep_races",
           "block_races", "two_waiters", "a_dropped_notified", "two_domains",
           "reservation_rollback"]
+# The models of `hotpool::streams` (loom-tests/tests/streams.rs).
+STREAM_MODELS = ["a_waiter_at_the_limit", "two_waiters_two_ends", "two_takers_race",
+                 "the_last_end_races"]
+MODELS += STREAM_MODELS
+STREAMS = "src/streams.rs"
 
 SIGNAL = "src/engine/signal.rs"
 
@@ -107,6 +112,39 @@ MUTATIONS = {
          "                if slot.state.load(Ordering::Acquire) == FULL\n                    && slot\n                        .state\n                        .compare_exchange(FULL, READING, Ordering::SeqCst, Ordering::Relaxed)\n                        .is_ok()\n                {",
          "                if slot.state.load(Ordering::Acquire) == FULL {\n                    slot.state.store(READING, Ordering::SeqCst);"),
     ],
+    "stream take allows one past the limit": [
+        (STREAMS, "if w & RETIRED != 0 || w & COUNT >= limit {",
+         "if w & RETIRED != 0 || w & COUNT > limit {"),
+    ],
+    "stream take ignores retirement": [
+        (STREAMS, "if w & RETIRED != 0 || w & COUNT >= limit {",
+         "if w & COUNT >= limit {"),
+    ],
+    "last stream out retires without the CAS": [
+        (STREAMS, """            && self
+                .0
+                .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()""",
+         """            && {
+                self.0.fetch_or(RETIRED, Ordering::AcqRel);
+                true
+            }"""),
+    ],
+    "stream end wakes with notify(1), not one more": [
+        (STREAMS, "self.0.notify(1.additional());", "self.0.notify(1);"),
+    ],
+    "room waiter does not look again after listening": [
+        (STREAMS, """            let listener = self.0.listen();
+            if let Some(t) = look() {
+                return t;
+            }
+            listener.await;""",
+         """            let listener = self.0.listen();
+            listener.await;
+            if let Some(t) = look() {
+                return t;
+            }"""),
+    ],
 }
 
 
@@ -150,7 +188,8 @@ def run_model(work, name):
         p = subprocess.run(
             ["cargo", "test", "-q", "-p", "loom-tests", "--release",
              "--target-dir", str(ROOT / "target" / "loom-mutations"),
-             "--test", "models", "--", "--test-threads=1", name],
+             "--test", "streams" if name in STREAM_MODELS else "models",
+             "--", "--test-threads=1", name],
             cwd=work, env=env, capture_output=True, text=True,
             timeout=int(os.environ.get("MUTATIONS_TIMEOUT", "900")))
     except subprocess.TimeoutExpired:

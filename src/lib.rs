@@ -33,6 +33,7 @@ pub mod profile;
 mod services;
 mod state;
 mod stats;
+pub mod streams;
 mod sync;
 #[cfg(not(loom))]
 mod tls;

@@ -385,11 +385,13 @@ async fn shutdown_leaves_no_task_and_no_socket() {
     let fds_before = open_fds();
     let tasks_before = metrics.num_alive_tasks();
 
-    // One connection per domain: the in-flight request holds it, so a
-    // second request waits.
+    // One connection per domain, lent exclusively (one stream per h2
+    // connection): the in-flight request holds it, so a second request
+    // waits.
     let client = builder(&ca)
         .health_check_interval(Duration::from_millis(20))
         .max_conns_per_domain(1)
+        .max_streams_per_connection(1)
         .build()
         .unwrap();
     client.set_ips(&server.key(), [ip(2)]);
@@ -429,6 +431,64 @@ async fn shutdown_leaves_no_task_and_no_socket() {
     eventually("server saw every connection close", || server.open() == 0).await;
     eventually("no task left", || metrics.num_alive_tasks() <= tasks_before).await;
     eventually("no socket left", || open_fds() <= fds_before).await;
+}
+
+/// Shutdown while an HTTP/2 connection carries shared streams: the request
+/// waiting for a stream fails with `Closed`, the streams in flight finish,
+/// and the connection closes when the last of them ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_shared_streams_in_flight() {
+    let ca = Ca::new();
+    let server = serve(
+        &ca,
+        &[ip(2)],
+        Opts {
+            h2: true,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let client = builder(&ca)
+        .max_conns_per_domain(1)
+        .max_streams_per_connection(2)
+        .build()
+        .unwrap();
+    client.set_ips(&server.key(), [ip(2)]);
+    let a = client.get(&server.url("/big")).await.unwrap();
+    let b = client.get(&server.url("/big")).await.unwrap();
+    let streams = client.stats().streams;
+    assert_eq!(streams.in_flight, 2, "{streams:?}");
+    assert_eq!(client.stats().total.connections, 1);
+    let waiter = {
+        let c = client.clone();
+        let url = server.url("/");
+        tokio::spawn(async move { c.get(&url).await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the third request waits for a stream"
+    );
+    let shutting = {
+        let c = client.clone();
+        tokio::spawn(async move { c.shutdown().await })
+    };
+    let e = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter is woken by the shutdown")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(e, Error::Closed), "{e}");
+    assert_eq!(a.bytes().await.unwrap().len(), 1 << 20);
+    assert_eq!(b.bytes().await.unwrap().len(), 1 << 20);
+    tokio::time::timeout(Duration::from_secs(5), shutting)
+        .await
+        .expect("shutdown finished")
+        .unwrap();
+    assert_eq!(client.stats().streams.in_flight, 0);
+    assert_eq!(client.stats().total.connections, 0);
+    drop(client);
+    eventually("server saw the connection close", || server.open() == 0).await;
 }
 
 #[tokio::test]

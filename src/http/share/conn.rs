@@ -1,29 +1,13 @@
 //! [`SharedConn`]: one HTTP/2 connection lent to several requests at once,
 //! and [`Stream`], one request's share of it.
 //!
-//! # The stream word
-//!
-//! A shared connection's state is one `AtomicU64`: the low 32 bits count
-//! the streams in flight, bit 32 (`RETIRED`) says the connection has left
-//! sharing. Every change is a read-modify-write on that word, so all of
-//! them are totally ordered:
-//!
-//! - **take a stream**: CAS `n -> n + 1`, only while `RETIRED` is clear and
-//!   `n` is below the limit (the smaller of the server's
-//!   `SETTINGS_MAX_CONCURRENT_STREAMS` and `max_streams_per_connection`).
-//!   A connection at its limit is never handed out; a request that finds
-//!   none waits on the domain's event (see [`Shares`](super::Shares)).
-//! - **end a stream**: `fetch_sub(1)`, then wake one waiter of the
-//!   domain, since there is room now. The request that ends the last
-//!   stream (it read `1`) tries CAS `0 -> RETIRED`; if that wins, nobody
-//!   can take a stream any more and it alone takes the connection out of
-//!   the domain's list and gives it back to the pool (or closes it if the
-//!   server sent `GOAWAY` or it failed too often). If a taker got in
-//!   between, the CAS fails and the connection stays shared.
-//!
-//! So a stream is never taken past the limit, never taken on a retired
-//! connection, and the connection returns to the pool exactly once, after
-//! its last stream. `loom-tests/tests/streams.rs` checks the protocol.
+//! The stream count is the core's [`StreamWord`] (see [`crate::streams`]
+//! for its protocol and its loom model): a CAS takes a stream below
+//! `min(server's SETTINGS_MAX_CONCURRENT_STREAMS,
+//! max_streams_per_connection)`, a stream's end wakes one waiter of the
+//! domain, and the request that ends the last stream of a connection
+//! whose word then retires gives it back to the pool (or closes it after
+//! a `GOAWAY` or too many errors), exactly once.
 
 use super::{Shares, StreamCounters};
 use crate::{
@@ -34,25 +18,20 @@ use crate::{
         H2Signals, HttpConnection,
     },
     pooled::Pooled,
+    streams::{Ended, StreamWord},
 };
 use bytes::Bytes;
-use event_listener::IntoNotification;
 use http::{header::HeaderValue, Request, Response};
 use hyper::{body::Incoming, client::conn::http2};
 use std::sync::{
-    atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    atomic::{AtomicBool, AtomicU32, Ordering},
     Arc, Mutex,
 };
 
-/// Bit 32 of the stream word: the connection has left sharing.
-pub(crate) const RETIRED: u64 = 1 << 32;
-/// The stream count's mask.
-const COUNT: u64 = RETIRED - 1;
-
 /// An HTTP/2 connection taken from the pool and shared by streams.
 pub(crate) struct SharedConn {
-    /// Streams in flight | `RETIRED`.
-    word: AtomicU64,
+    /// Streams in flight, and whether it has retired.
+    word: StreamWord,
     /// Most streams in flight at once.
     peak: AtomicU32,
     /// Errors counted against it; past `max_errors` it takes no new stream.
@@ -95,7 +74,7 @@ impl SharedConn {
             counters.connections.fetch_add(1, Ordering::Relaxed);
         }
         let shared = Arc::new(SharedConn {
-            word: AtomicU64::new(1),
+            word: StreamWord::new(1),
             peak: AtomicU32::new(1),
             errors: AtomicU32::new(u32::from(Pooled::error_count(&conn))),
             draining: AtomicBool::new(false),
@@ -139,21 +118,8 @@ impl SharedConn {
             }
             return None;
         }
-        let limit = u64::from(self.limit());
-        let mut w = self.word.load(Ordering::Acquire);
-        loop {
-            if w & RETIRED != 0 || w & COUNT >= limit {
-                return None;
-            }
-            match self
-                .word
-                .compare_exchange_weak(w, w + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(now) => w = now,
-            }
-        }
-        self.opened(((w & COUNT) + 1) as u32);
+        let now = self.word.try_take(self.limit())?;
+        self.opened(now);
         self.counters.rides.fetch_add(1, Ordering::Relaxed);
         Some(Stream {
             conn: self.clone(),
@@ -174,19 +140,12 @@ impl SharedConn {
     /// Ends one stream; the last one out retires the connection.
     fn end_stream(&self) {
         self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let before = self.word.fetch_sub(1, Ordering::AcqRel);
-        debug_assert!(before & COUNT > 0, "stream count underflow");
-        if before & COUNT == 1
-            && self
-                .word
-                .compare_exchange(0, RETIRED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
+        if self.word.end() == Ended::Retired {
             self.retire();
         }
         // Room for one more stream (or, once retired, a connection back
         // in the pool): one waiter of the domain may go on.
-        self.home.room.notify(1usize.additional());
+        self.home.room.made_room();
     }
 
     /// Out of sharing: out of the domain's list, back to the pool, or

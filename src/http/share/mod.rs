@@ -45,9 +45,8 @@ mod conn;
 pub(crate) use conn::{SharedConn, Stream};
 
 use super::{client::Dest, Client, Lease};
-use crate::error::Error;
+use crate::{error::Error, streams::Room};
 use arc_swap::ArcSwap;
-use event_listener::Event;
 use std::{
     sync::{
         atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering},
@@ -95,7 +94,7 @@ impl StreamCounters {
 pub(crate) struct Shares {
     conns: ArcSwap<Vec<Arc<SharedConn>>>,
     /// A stream ended, a connection joined, or a borrow ended.
-    pub(super) room: Event,
+    pub(super) room: Room,
     /// Requests without a stream yet (borrowers included).
     waiting: AtomicU32,
     /// Borrows from the pool in progress.
@@ -109,7 +108,7 @@ impl Shares {
     fn new(max_streams: u32) -> Shares {
         Shares {
             conns: ArcSwap::from_pointee(Vec::new()),
-            room: Event::new(),
+            room: Room::new(),
             waiting: AtomicU32::new(0),
             borrowing: AtomicU32::new(0),
             proto: AtomicU8::new(UNKNOWN),
@@ -180,7 +179,7 @@ struct Borrowing<'a>(&'a Shares);
 impl Drop for Borrowing<'_> {
     fn drop(&mut self) {
         self.0.borrowing.fetch_sub(1, Ordering::AcqRel);
-        self.0.room.notify(usize::MAX);
+        self.0.room.changed();
     }
 }
 
@@ -206,26 +205,23 @@ impl Client {
         let (wait_timeout, _) = self.inner.pool.wait_settings();
         let start = Instant::now();
         let deadline = crate::http_layer::client::deadline_after(start, wait_timeout);
-        loop {
-            let listener = shares.room.listen();
-            if let Some(s) = shares.try_stream() {
-                return Ok(Lease::Stream(s));
-            }
-            if shares.may_borrow() {
+        // A free stream, or a borrow of our own when the borrows in
+        // progress cannot serve every waiting request; otherwise wait for
+        // a stream to end or a borrow to finish.
+        let found = shares.room.wait_for(|| match shares.try_stream() {
+            Some(s) => Some(Some(s)),
+            None => shares.may_borrow().then_some(None),
+        });
+        match tokio::time::timeout_at(deadline.into(), found).await {
+            Ok(Some(s)) => Ok(Lease::Stream(s)),
+            Ok(None) => {
                 let _borrowing = Borrowing(shares);
-                return self.borrow(dest, shares, handle.at_capacity()).await;
+                self.borrow(dest, shares, handle.at_capacity()).await
             }
-            // A borrow in progress will serve this request, or a stream
-            // will end: wait for either.
-            if tokio::time::timeout_at(deadline.into(), listener)
-                .await
-                .is_err()
-            {
-                return Err(Error::WaitTimeout {
-                    domain: dest.key.as_str().into(),
-                    waited: start.elapsed(),
-                });
-            }
+            Err(_) => Err(Error::WaitTimeout {
+                domain: dest.key.as_str().into(),
+                waited: start.elapsed(),
+            }),
         }
     }
 
@@ -236,21 +232,17 @@ impl Client {
     /// that (its handshake would be wasted on the server).
     async fn borrow(&self, dest: &Dest, shares: &Arc<Shares>, waits: bool) -> Result<Lease, Error> {
         let get = self.checkout(dest, false);
-        tokio::pin!(get);
-        let conn = if !waits {
-            get.await
-        } else {
-            loop {
-                let listener = shares.room.listen();
-                if let Some(s) = shares.try_stream() {
-                    return Ok(Lease::Stream(s));
-                }
-                tokio::select! {
-                    biased;
-                    r = &mut get => break r,
-                    () = listener => {}
-                }
+        let conn = if waits {
+            let won = shares
+                .room
+                .race(async { Err(get.await) }, || shares.try_stream().map(Ok))
+                .await;
+            match won {
+                Ok(s) => return Ok(Lease::Stream(s)),
+                Err(conn) => conn,
             }
+        } else {
+            get.await
         };
         let conn = match conn {
             Ok(c) => c,
