@@ -325,3 +325,24 @@ fn zero_streams_per_connection_is_refused_by_name() {
         .unwrap_err();
     assert!(e.to_string().contains("max_streams_per_connection"), "{e}");
 }
+
+#[tokio::test]
+async fn a_head_probe_answered_with_a_body_still_validates() {
+    // hyper's h2 server sends a body for `HEAD`; the h2 client fails that
+    // stream. The probe's verdict is its status: the body is not read, the
+    // stream is reset alone, and the connection serves the request.
+    let ca = Ca::new();
+    let opts = H2Opts {
+        body_for_head: true,
+        delay: Duration::ZERO,
+        ..H2Opts::default()
+    };
+    let server = serve_h2(&ca, &[ip(2)], opts).await;
+    let client = build(builder(&ca), &server);
+    let results = burst(&client, &server, 4, http::Method::GET).await;
+    assert_all_ok(&results);
+    assert_eq!(server.handshakes(), 1, "the validated connection was kept");
+    let s = client.stats();
+    assert_eq!(s.total.dials, 1, "{s:?}");
+    assert_eq!(s.total.in_use, 0, "{s:?}");
+}

@@ -189,12 +189,19 @@ impl HttpConnection {
             self.authority().map(|a| a.to_string()).unwrap_or_default(),
             req.uri()
         );
+        let head = req.method() == http::Method::HEAD;
         let probe = async {
             self.ready().await?;
             let resp = self.send(req).await?;
             let (parts, body) = resp.into_parts();
             let verdict = validator.judge(&self.target, &parts);
-            if matches!(verdict, Verdict::Accept | Verdict::Throttle(_)) {
+            // A `HEAD` answer has no body, whatever its headers say, and
+            // its status is the verdict: nothing to drain. (Some servers
+            // send a body anyway; over HTTP/2 the h2 crate rightly fails
+            // such a stream, and dropping it resets that stream only.)
+            if head {
+                drop(body);
+            } else if matches!(verdict, Verdict::Accept | Verdict::Throttle(_)) {
                 // Drain the body so that the connection can take the next
                 // request.
                 drain(body, PROBE_BODY_LIMIT)

@@ -32,6 +32,9 @@ pub struct H2Opts {
     /// Refuse (`RST_STREAM REFUSED_STREAM`, unprocessed) the first attempt
     /// of every request whose `x-id` is a multiple of this.
     pub refuse_every: Option<usize>,
+    /// Answer `HEAD` with a body anyway (as hyper's h2 server does), which
+    /// the h2 client treats as a protocol error on that stream.
+    pub body_for_head: bool,
 }
 
 impl Default for H2Opts {
@@ -41,6 +44,7 @@ impl Default for H2Opts {
             goaway_after: None,
             delay: Duration::from_millis(50),
             refuse_every: None,
+            body_for_head: false,
         }
     }
 }
@@ -262,7 +266,7 @@ async fn stream(
         .header("content-length", "2")
         .body(())
         .unwrap();
-    if head {
+    if head && !shared.opts.body_for_head {
         let _ = respond.send_response(resp, true);
     } else if let Ok(mut send) = respond.send_response(resp, false) {
         let _ = send.send_data(Bytes::from_static(b"ok"), true);
