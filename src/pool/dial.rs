@@ -55,7 +55,12 @@ impl<C: Connect> Pool<C> {
             Acquired::Idle(slot) => Ok(Pooled::new(slot, d)),
             Acquired::Dial(res) => {
                 drop(d);
-                let (slot, domain) = self.dial(res).await?;
+                // Boxed: a dial's state (the connector's handshake and
+                // probe, kilobytes) would otherwise sit inline in every
+                // future that may dial — `get_fresh`, the client's request
+                // future — and be moved with it on every request. A dial
+                // costs a handshake; its allocation is noise.
+                let (slot, domain) = Box::pin(self.dial(res)).await?;
                 Ok(Pooled::new(slot, domain))
             }
         }
