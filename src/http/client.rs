@@ -279,7 +279,9 @@ impl Client {
             .extensions()
             .get::<Timeout>()
             .map_or(self.inner.timeout, |t| t.0);
-        let url = redacted(req.uri());
+        // Formatted only when needed (an error, a debug line): a request
+        // that succeeds pays for no string.
+        let uri = req.uri().clone();
         let limits = Limits {
             deadline: deadline_after(start, timeout),
             timeout,
@@ -289,7 +291,7 @@ impl Client {
         let r = match tokio::time::timeout_at(limits.deadline.into(), exec).await {
             Ok(r) => r,
             Err(_) => Err(Error::RequestTimeout {
-                url: url.clone(),
+                url: redacted(&uri),
                 timeout,
             }),
         };
@@ -298,7 +300,7 @@ impl Client {
         match &r {
             Ok(resp) => c.response(resp.status, start.elapsed()),
             Err(e) => {
-                tracing::debug!(%url, error = %e, "hotpool: request failed");
+                tracing::debug!(url = %redacted(&uri), error = %e, "hotpool: request failed");
                 c.failure(e)
             }
         }
@@ -343,11 +345,7 @@ impl Client {
         let dest = self.dest(req.uri())?;
         let (parts, body) = req.into_parts();
         let url = parts.uri.clone();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".to_owned());
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let idempotent = is_idempotent(&parts.method);
         let mut fresh = false;
         let mut retried = false;
@@ -368,7 +366,7 @@ impl Client {
             if validated && reused {
                 if let (Some(v), Some(c)) = (&self.inner.opts.validator, flight.conn().own_mut()) {
                     let opts = &self.inner.opts;
-                    if let Err(e) = c.validate(opts, &**v, Some(&path)).await {
+                    if let Err(e) = c.validate(opts, &**v, Some(path)).await {
                         tracing::debug!(url = %url, error = %e, "hotpool: reused connection failed validation");
                         if let Error::Blocked { ip, .. } = e {
                             self.inner.pool.block_pair(&dest.key, ip);
