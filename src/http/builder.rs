@@ -422,7 +422,9 @@ impl ClientBuilder {
 
     /// Limit on a response's header section (default 64 KiB); a larger
     /// one fails the request with an error for which
-    /// [`Error::is_headers_too_large`] holds.
+    /// [`Error::is_headers_too_large`] holds. An HTTP/1.1 response may
+    /// have 100 header lines at the default; each 256 bytes above it
+    /// allow one line more.
     pub fn max_response_header_size(mut self, bytes: usize) -> Self {
         self.opts.max_header_size = bytes;
         self

@@ -126,9 +126,7 @@ impl HttpConnector {
         } else {
             let (sender, conn) = http1::Builder::new()
                 .max_header_size(max_header)
-                // hyper's default of 100 header lines is below what some
-                // sites send; the byte limit above is the real bound.
-                .max_headers(MAX_HEADER_LINES)
+                .max_headers(max_header_lines(max_header))
                 .max_buf_size(max_header.max(64 * 1024))
                 .handshake(io)
                 .await

@@ -23,8 +23,15 @@ pub(crate) const DEFAULT_USER_AGENT: &str = concat!("hotpool/", env!("CARGO_PKG_
 /// The encodings [`Client`](crate::Client) decodes, as advertised.
 pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
-/// Header lines an HTTP/1.1 response may have.
-pub(crate) const MAX_HEADER_LINES: usize = 256;
+/// Header lines an HTTP/1.1 response may have, from the byte limit: one
+/// line per 256 bytes of it beyond the default 64 KiB, and at the default
+/// hyper's (and reqwest's) 100 — up to 100 lines hyper parses on the
+/// stack, above it it allocates and fills two vectors of that many for
+/// every response, so a user who raises the byte limit pays for it and
+/// nobody else does.
+pub(crate) fn max_header_lines(max_header_size: usize) -> usize {
+    100 + max_header_size.saturating_sub(DEFAULT_MAX_HEADER_SIZE) / 256
+}
 
 /// Default `max_streams_per_connection`.
 pub(crate) const DEFAULT_MAX_STREAMS: usize = 100;
