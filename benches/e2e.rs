@@ -37,6 +37,23 @@ struct Figures {
     rps: f64,
     p50: Duration,
     p99: Duration,
+    /// This process's CPU time (every thread: the client's runtime worker,
+    /// its background threads) per request; the server runs elsewhere.
+    cpu: Duration,
+}
+
+/// CPU time run so far by this process's live threads, from
+/// `/proc/self/task/*/schedstat` (nanoseconds; `Duration::ZERO` off Linux).
+fn process_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// `total` GETs of `url` from `concurrency` tasks, each with its own
@@ -44,6 +61,7 @@ struct Figures {
 async fn run(c: &Contender, url: &str, total: usize, concurrency: usize) -> Figures {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
+    let cpu = process_cpu();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (mut task, url, next) = (c.for_task(), url.to_owned(), next.clone());
@@ -64,12 +82,14 @@ async fn run(c: &Contender, url: &str, total: usize, concurrency: usize) -> Figu
         lat.extend(l);
     }
     let elapsed = start.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu);
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
     Figures {
         rps: total as f64 / elapsed.as_secs_f64(),
         p50: pct(0.5),
         p99: pct(0.99),
+        cpu: cpu / total as u32,
     }
 }
 
@@ -93,8 +113,10 @@ fn table(
     contenders: Vec<(&str, Make<'_>)>,
 ) {
     let url = server.url();
-    println!("| client | requests/s | p50 | p99 | handshakes | hotpool ÷ it |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| client | requests/s | p50 | p99 | client CPU / request | handshakes | hotpool ÷ it |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut hot_rps = None;
     // `E2E_CLIENTS=hotpool,floor` runs only the contenders whose names
     // start with one of them (for profiling one).
@@ -114,10 +136,11 @@ fn table(
         let handshakes = server.handshakes() - before;
         let ratio = hot_rps.get_or_insert(f.rps);
         println!(
-            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {handshakes} | {:.2}× |",
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {handshakes} | {:.2}× |",
             f.rps,
             f.p50.as_secs_f64() * 1e3,
             f.p99.as_secs_f64() * 1e3,
+            f.cpu.as_secs_f64() * 1e6,
             *ratio / f.rps
         );
     }

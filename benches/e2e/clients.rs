@@ -10,11 +10,44 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::ClientConfig;
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
+
+/// hotpool's TLS profile. Its first cipher suite is AES-128-GCM, and
+/// [`tls_config`] (the floor's and reqwest's) puts the same suite first, so
+/// every contender encrypts alike: with ChaCha20 first (`classic-h2`) the
+/// cipher alone costs hotpool about 10% of this loopback run's CPU.
+const PROFILE: &str = "pq-h2";
+
+/// The headers every contender sends: hotpool sends a browser's kind by
+/// default (set here to these values), and the floor and reqwest send the
+/// same, so that every request is the same on the wire.
+pub const HEADERS: [(&str, &str); 4] = [
+    ("user-agent", "hotpool-e2e"),
+    (
+        "accept",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    ),
+    ("accept-language", "en-US,en;q=0.9"),
+    // What hotpool advertises (it decodes these); the server never encodes.
+    ("accept-encoding", "gzip, deflate, br"),
+];
+
+/// [`HEADERS`] as a map (parsed once; each request clones it).
+fn header_map() -> http::HeaderMap {
+    static MAP: std::sync::OnceLock<http::HeaderMap> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        HEADERS
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+            .collect()
+    })
+    .clone()
+}
 
 /// hotpool's client. `keep_alive: false` is the fresh-TLS-per-request
 /// contender; `max_streams` is `max_streams_per_connection` (1 lends an
@@ -27,11 +60,14 @@ pub fn hotpool_client(
 ) -> hotpool::Client {
     let mut b = hotpool::Client::builder()
         .add_root_certificate(server.ca.clone().into())
-        .profile_choice(hotpool::ProfileChoice::Fixed("classic-h2".into()))
+        .profile_choice(hotpool::ProfileChoice::Fixed(PROFILE.into()))
         .max_conns(max_conns)
         .max_conns_per_domain(max_conns)
         .max_concurrent_dials(64)
         .max_streams_per_connection(max_streams)
+        .user_agent(HEADERS[0].1)
+        .accept(HEADERS[1].1)
+        .default_header(HEADERS[2].0, HEADERS[2].1)
         .wait_timeout(Duration::from_secs(30))
         .no_resolver();
     if !keep_alive {
@@ -45,28 +81,45 @@ pub fn hotpool_client(
 /// reqwest with rustls; `h2`: it negotiates HTTP/2 by ALPN, else HTTP/1.1
 /// only.
 pub fn reqwest_client(server: &Server, max_idle: usize, h2: bool) -> reqwest::Client {
+    let alpn: &[&[u8]] = if h2 {
+        &[b"h2", b"http/1.1"]
+    } else {
+        &[b"http/1.1"]
+    };
     let b = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_der(&server.ca).unwrap()])
+        .tls_backend_preconfigured(ClientConfig::clone(&tls_config(server, alpn)))
+        .default_headers(header_map())
         .resolve(NAME, SocketAddr::new(ip(), server.port))
         .pool_max_idle_per_host(max_idle);
     if h2 { b } else { b.http1_only() }.build().unwrap()
 }
 
-/// A rustls client config trusting the server's CA, offering `alpn`.
-fn tls_config(server: &Server, alpn: &[u8]) -> Arc<rustls::ClientConfig> {
+/// A rustls client config trusting the server's CA, offering `alpn`, with
+/// the cipher suites in [`PROFILE`]'s order of preference (AES-128-GCM
+/// first).
+fn tls_config(server: &Server, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    use rustls::crypto::aws_lc_rs::{cipher_suite as cs, default_provider};
     let mut roots = rustls::RootCertStore::empty();
     roots.add(server.ca.clone().into()).unwrap();
-    let mut config = rustls::ClientConfig::builder()
+    let mut provider = default_provider();
+    provider.cipher_suites = vec![
+        cs::TLS13_AES_128_GCM_SHA256,
+        cs::TLS13_AES_256_GCM_SHA384,
+        cs::TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
 
 /// A TLS connection to the server, `alpn` negotiated.
 async fn tls(
     server: &Server,
-    config: &Arc<rustls::ClientConfig>,
+    config: &Arc<ClientConfig>,
 ) -> TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let tcp = tokio::net::TcpStream::connect(SocketAddr::new(ip(), server.port))
         .await
@@ -82,7 +135,7 @@ async fn tls(
 
 /// `n` HTTP/1.1 connections, one per request task.
 pub async fn floor_h1(server: &Server, n: usize) -> Contender {
-    let config = tls_config(server, b"http/1.1");
+    let config = tls_config(server, &[b"http/1.1"]);
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
         let (send, conn) = http1::handshake(tls(server, &config).await).await.unwrap();
@@ -94,7 +147,7 @@ pub async fn floor_h1(server: &Server, n: usize) -> Contender {
 
 /// One HTTP/2 connection shared by every request task.
 pub async fn floor_h2(server: &Server) -> Contender {
-    let config = tls_config(server, b"h2");
+    let config = tls_config(server, &[b"h2"]);
     let (send, conn) = http2::handshake(TokioExecutor::new(), tls(server, &config).await)
         .await
         .unwrap();
@@ -165,17 +218,18 @@ impl Task {
             }
             Task::FloorH1(send) => {
                 send.ready().await.expect("floor h1 ready");
-                let req = http::Request::get("/")
-                    .header(http::header::HOST, NAME)
-                    .body(Empty::new())
-                    .unwrap();
+                let mut req = http::Request::get("/").body(Empty::new()).unwrap();
+                *req.headers_mut() = header_map();
+                req.headers_mut()
+                    .insert(http::header::HOST, http::HeaderValue::from_static(NAME));
                 let r = send.send_request(req).await.expect("floor h1 GET");
                 assert!(r.status().is_success());
                 let body = r.into_body().collect().await.expect("floor h1 body");
                 body.to_bytes().len()
             }
             Task::FloorH2(send) => {
-                let req = http::Request::get(url).body(Empty::new()).unwrap();
+                let mut req = http::Request::get(url).body(Empty::new()).unwrap();
+                *req.headers_mut() = header_map();
                 let r = send.send_request(req).await.expect("floor h2 GET");
                 assert!(r.status().is_success());
                 let body = r.into_body().collect().await.expect("floor h2 body");
