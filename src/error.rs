@@ -144,6 +144,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// Bytes given to [`fingerprint::Http2Hello::parse`](crate::fingerprint::Http2Hello::parse)
+    /// are not the start of an HTTP/2 client connection.
+    #[error("invalid HTTP/2 client start: {reason}")]
+    InvalidHttp2Start {
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A validation probe of a new (or, for `get_validated`, reused)
     /// connection got a status that is neither accepted (2xx, 3xx) nor a
     /// block (403). The connection was closed; the IP is not blacklisted.
@@ -383,6 +391,11 @@ impl Error {
     /// Bytes were not a parsable ClientHello.
     pub fn is_invalid_client_hello(&self) -> bool {
         matches!(self, Error::InvalidClientHello { .. })
+    }
+
+    /// Bytes were not a parsable start of an HTTP/2 client connection.
+    pub fn is_invalid_http2_start(&self) -> bool {
+        matches!(self, Error::InvalidHttp2Start { .. })
     }
 
     /// A validation probe rejected the connection (not a 403: that is

@@ -4,7 +4,7 @@
 use crate::{
     connect::{Connect, Target},
     error::Error,
-    profile::{Profile, Verification},
+    profile::{Http2Settings, Profile, Verification},
     stats::ProfileStats,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -45,12 +45,19 @@ pub enum ProfileChoice {
 pub struct TlsConnection {
     stream: TlsStream<TcpStream>,
     profile: Arc<str>,
+    http2: Http2Settings,
 }
 
 impl TlsConnection {
     /// The profile whose ClientHello opened this connection.
     pub fn profile(&self) -> &str {
         &self.profile
+    }
+
+    /// How the profile opens HTTP/2 on this connection (used if ALPN
+    /// agreed h2).
+    pub fn http2_settings(&self) -> Http2Settings {
+        self.http2
     }
 
     /// The protocol agreed by ALPN, if any.
@@ -465,6 +472,7 @@ impl TlsConnector {
                 return Ok(TlsConnection {
                     stream,
                     profile: built.profile.name_arc().clone(),
+                    http2: built.profile.http2_settings(),
                 })
             }
             Ok(Err(e)) => classify(target, built.profile.name_arc(), e),

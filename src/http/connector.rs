@@ -106,6 +106,7 @@ impl HttpConnector {
         let tls = self.tls.connect(target).await?;
         let profile: Arc<str> = tls.profile().into();
         let h2 = tls.alpn() == Some(b"h2");
+        let http2_settings = tls.http2_settings();
         let read = Arc::new(AtomicU64::new(0));
         let signals = h2.then(|| Arc::new(H2Signals::new()));
         let io = TokioIo::new(Counted {
@@ -116,7 +117,16 @@ impl HttpConnector {
         let http_err = |e: hyper::Error| Error::http(Some(target), None, e);
         let max_header = self.opts.max_header_size;
         let sender = if h2 {
+            // The profile's opening (profile/http2.rs); hyper sends
+            // ENABLE_PUSH = 0 itself, and the header-list limit announced
+            // is the one enforced.
+            let s = http2_settings;
             let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .header_table_size(s.header_table_size)
+                .max_concurrent_streams(s.max_concurrent_streams)
+                .initial_stream_window_size(s.initial_stream_window)
+                .initial_connection_window_size(s.initial_connection_window)
+                .max_frame_size(s.max_frame_size)
                 .max_header_list_size(u32::try_from(max_header).unwrap_or(u32::MAX))
                 .handshake(io)
                 .await

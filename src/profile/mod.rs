@@ -6,7 +6,13 @@
 //! these profiles are *distinct valid hellos*, each varying what rustls lets
 //! a client control, and none is named after a browser. Each profile's JA4
 //! is computed from the ClientHello it really sends and pinned in
-//! `tests/tls_profiles.rs`.
+//! `tests/tls_profiles.rs`. A profile that offers h2 also says how its
+//! HTTP/2 connection opens ([`Http2Settings`]); each one's Akamai HTTP/2
+//! fingerprint is pinned in `tests/h2_fingerprints.rs`.
+
+mod http2;
+
+pub use http2::{Http2Settings, DEFAULT_WINDOW, MAX_WINDOW};
 
 use crate::error::Error;
 use rustls::{
@@ -53,6 +59,7 @@ pub struct Profile {
     cert_compression: bool,
     ech_grease: bool,
     tcp: TcpOptions,
+    http2: Http2Settings,
 }
 
 const H2: &[u8] = b"h2";
@@ -61,7 +68,8 @@ const H1: &[u8] = b"http/1.1";
 impl Profile {
     /// A profile named `name` with rustls's defaults: TLS 1.2 and 1.3, all
     /// suites, X25519MLKEM768 + X25519 + P-256 + P-384, ALPN h2 and
-    /// http/1.1, certificate compression, no ECH GREASE.
+    /// http/1.1, certificate compression, no ECH GREASE, hyper's HTTP/2
+    /// settings ([`Http2Settings::default`]).
     pub fn new(name: &str) -> Profile {
         Profile {
             name: name.into(),
@@ -78,22 +86,33 @@ impl Profile {
             cert_compression: true,
             ech_grease: false,
             tcp: TcpOptions::default(),
+            http2: Http2Settings::default(),
         }
     }
 
-    /// The built-in profiles, each a different ClientHello:
+    /// The built-in profiles, each a different ClientHello and, for those
+    /// offering h2, a different HTTP/2 opening:
     ///
-    /// | name | versions | suites | groups | ALPN | other |
-    /// |---|---|---|---|---|---|
-    /// | `pq-h2` | 1.2 + 1.3 | all, AES-128 first | X25519MLKEM768 first (large hello) | h2, http/1.1 | cert compression |
-    /// | `classic-h2` | 1.2 + 1.3 | ChaCha20 first | X25519, P-256, P-384 (small hello) | h2, http/1.1 | — |
-    /// | `tls13-h1` | 1.3 only | 1.3 suites, AES-256 first | X25519, P-256 | http/1.1 | — |
-    /// | `compat-h1` | 1.2 + 1.3 | AES-GCM only | P-256, X25519, P-384 | http/1.1 | RSA signatures first |
-    /// | `ech-grease` | 1.3 only | 1.3 suites | X25519MLKEM768, X25519 | h2, http/1.1 | GREASE ECH, cert compression |
-    /// | `p384-h2` | 1.2 + 1.3 | all | P-384, P-256, X25519 | h2, http/1.1 | RSA signatures first; TTL 64, 256 KiB receive buffer |
+    /// | name | versions | suites | groups | ALPN | other | HTTP/2 SETTINGS (id:value) · WINDOW_UPDATE |
+    /// |---|---|---|---|---|---|---|
+    /// | `pq-h2` | 1.2 + 1.3 | all, AES-128 first | X25519MLKEM768 first (large hello) | h2, http/1.1 | cert compression | 1:65536 2:0 4:6291456 6:· · 15663105 |
+    /// | `classic-h2` | 1.2 + 1.3 | ChaCha20 first | X25519, P-256, P-384 (small hello) | h2, http/1.1 | — | 2:0 4:131072 5:16384 6:· · 12517377 |
+    /// | `tls13-h1` | 1.3 only | 1.3 suites, AES-256 first | X25519, P-256 | http/1.1 | — | — |
+    /// | `compat-h1` | 1.2 + 1.3 | AES-GCM only | P-256, X25519, P-384 | http/1.1 | RSA signatures first | — |
+    /// | `ech-grease` | 1.3 only | 1.3 suites | X25519MLKEM768, X25519 | h2, http/1.1 | GREASE ECH, cert compression | 1:65536 2:0 3:1000 4:1048576 6:· · 10420225 |
+    /// | `p384-h2` | 1.2 + 1.3 | all | P-384, P-256, X25519 | h2, http/1.1 | RSA signatures first; TTL 64, 256 KiB receive buffer | 1:4096 2:0 3:100 4:4194304 5:32768 6:· · 8323073 |
+    ///
+    /// `6:·` is `max_response_header_size` (65536 by default). The pseudo-header
+    /// order is hyper's `m,s,a,p` for all of them (see [`Http2Settings`]).
     pub fn builtin() -> Vec<Profile> {
         vec![
-            Profile::new("pq-h2"),
+            Profile::new("pq-h2").http2(Http2Settings {
+                header_table_size: Some(65_536),
+                max_concurrent_streams: None,
+                initial_stream_window: 6_291_456,
+                initial_connection_window: 15_728_640,
+                max_frame_size: None,
+            }),
             Profile::new("classic-h2")
                 .suites(&[
                     cs::TLS13_CHACHA20_POLY1305_SHA256,
@@ -107,7 +126,14 @@ impl Profile {
                     cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
                 ])
                 .groups(&[kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1])
-                .cert_compression(false),
+                .cert_compression(false)
+                .http2(Http2Settings {
+                    header_table_size: None,
+                    max_concurrent_streams: None,
+                    initial_stream_window: 131_072,
+                    initial_connection_window: 12_582_912,
+                    max_frame_size: Some(16_384),
+                }),
             Profile::new("tls13-h1")
                 .versions(&[&TLS13])
                 .suites(&[
@@ -139,7 +165,14 @@ impl Profile {
                     cs::TLS13_CHACHA20_POLY1305_SHA256,
                 ])
                 .groups(&[kx_group::X25519MLKEM768, kx_group::X25519])
-                .ech_grease(true),
+                .ech_grease(true)
+                .http2(Http2Settings {
+                    header_table_size: Some(65_536),
+                    max_concurrent_streams: Some(1000),
+                    initial_stream_window: 1_048_576,
+                    initial_connection_window: 10_485_760,
+                    max_frame_size: None,
+                }),
             Profile::new("p384-h2")
                 .groups(&[kx_group::SECP384R1, kx_group::SECP256R1, kx_group::X25519])
                 .signatures(SignatureOrder::RsaFirst)
@@ -147,6 +180,13 @@ impl Profile {
                 .tcp(TcpOptions {
                     ttl: Some(64),
                     recv_buffer: Some(256 * 1024),
+                })
+                .http2(Http2Settings {
+                    header_table_size: Some(4096),
+                    max_concurrent_streams: Some(100),
+                    initial_stream_window: 4_194_304,
+                    initial_connection_window: 8_388_608,
+                    max_frame_size: Some(32_768),
                 }),
         ]
     }
@@ -214,6 +254,17 @@ impl Profile {
         self
     }
 
+    /// How its HTTP/2 connections open (used when the server agrees to h2).
+    pub fn http2(mut self, settings: Http2Settings) -> Self {
+        self.http2 = settings;
+        self
+    }
+
+    /// Its HTTP/2 settings.
+    pub fn http2_settings(&self) -> Http2Settings {
+        self.http2
+    }
+
     /// Whether the profile offers ALPN h2.
     pub fn offers_h2(&self) -> bool {
         self.alpn.iter().any(|p| p == H2)
@@ -221,7 +272,10 @@ impl Profile {
 
     /// The rustls configuration for this profile on the aws-lc-rs provider,
     /// with the given way of verifying server certificates.
+    /// [`Error::InvalidConfig`] (key `tls.profile.NAME.http2.FIELD`) for
+    /// HTTP/2 settings outside the protocol's bounds.
     pub(crate) fn client_config(&self, verify: &Verification) -> Result<ClientConfig, Error> {
+        self.http2.check(&self.name)?;
         let mut p = provider::default_provider();
         p.cipher_suites = self.suites.clone();
         p.kx_groups = self.groups.clone();

@@ -1,5 +1,6 @@
-//! TLS client fingerprints — JA4 and JA3 — computed from the raw bytes of a
-//! ClientHello.
+//! Client fingerprints: JA4 and JA3 computed from the raw bytes of a TLS
+//! ClientHello ([`ClientHello`]), and the Akamai HTTP/2 fingerprint from a
+//! client's first HTTP/2 frames ([`Http2Hello`], in `http2.rs`).
 //!
 //! The record is parsed with [`tls_parser`] (a maintained nom-based TLS
 //! parser); this module only reads the fields the fingerprints need and
@@ -51,6 +52,10 @@
 //! assert_eq!(hello.ja4(), "t12i010000_f06271c2b022_000000000000");
 //! # Ok::<(), hotpool::Error>(())
 //! ```
+
+mod http2;
+
+pub use http2::{Http2Hello, Priority, HTTP2_PREFACE};
 
 use crate::error::Error;
 use sha2::{Digest, Sha256};
