@@ -197,8 +197,20 @@ impl Client {
         let Some(shares) = handle.extension(|| Arc::new(Shares::new(max_streams))) else {
             return self.checkout(dest, false).await.map(Lease::Own);
         };
-        if let Some(s) = shares.try_stream() {
-            return Ok(Lease::Stream(s));
+        {
+            let conns = shares.conns.load();
+            if let Some(s) = conns.iter().find_map(|c| c.try_stream()) {
+                return Ok(Lease::Stream(s));
+            }
+            // The domain speaks HTTP/1.1 (or its last borrow failed) and
+            // has no shared connection: every request borrows its own, so
+            // the waiting machinery below (counters, a timer, a wake-up at
+            // the end) would only cost. A borrow that meets HTTP/2 still
+            // shares it.
+            if conns.is_empty() && shares.proto.load(Ordering::Acquire) == PARALLEL {
+                drop(conns);
+                return self.borrow(dest, shares, false).await;
+            }
         }
         shares.waiting.fetch_add(1, Ordering::AcqRel);
         let _waiting = Waiting(shares);
