@@ -129,7 +129,16 @@ fn table(
         let f = rt.block_on(async {
             let c = make().await;
             run(&c, &url, 1000, concurrency).await;
-            run(&c, &url, total, concurrency).await
+            let f = run(&c, &url, total, concurrency).await;
+            if let (Some(_), Contender::Hotpool(h)) = (std::env::var_os("E2E_STATS"), &c) {
+                // `E2E_STATS=1`: what the pool did, for profiling.
+                let t = h.stats().total;
+                eprintln!(
+                    "{name}: gets {} hits {} misses {} waits {} dials {}",
+                    t.gets, t.hits, t.misses, t.waits, t.dials
+                );
+            }
+            f
         });
         // The server's count arrives over a pipe: let it catch up.
         std::thread::sleep(Duration::from_millis(100));
