@@ -3,7 +3,7 @@
 //! user tried against a widely used server. A site whose `/` answers 404
 //! is crawled on one connection; a site refusing us (403) on an address it
 //! shares with another site costs that other site nothing; HTTP/2 and
-//! HTTP/1.1 both serve.
+//! HTTP/1.1 both serve; a burst over HTTP/2 shares one nginx connection.
 mod example_support;
 mod tls_support;
 
@@ -225,6 +225,55 @@ async fn nginx_sites_stay_usable_and_shared_addresses_survive_a_refusal() {
         "{refused:?}"
     );
     assert_eq!(refused.len(), 4, "one probe per address per client");
+}
+
+/// HTTP/2 stream sharing against a real server: 64 concurrent GETs from a
+/// fresh client ride one nginx connection (nginx allows 128 streams by
+/// default), each answered exactly once, and the client's stream count
+/// returns to zero.
+#[tokio::test]
+async fn a_burst_over_http2_shares_one_nginx_connection() {
+    let ca = Ca::new();
+    let nginx = start(&ca).await;
+    let port = nginx.port;
+    let client = client(&ca, "pq-h2");
+    client.set_ips(OPEN, [ip(2), ip(3)]);
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let (client, url) = (client.clone(), format!("https://{OPEN}:{port}/burst/{i}"));
+        burst.spawn(async move {
+            let resp = client.get(&url).await?;
+            assert_eq!(resp.version(), hotpool::http::Version::HTTP_2);
+            let status = resp.status().as_u16();
+            resp.text().await.map(|t| (status, t))
+        });
+    }
+    let results = tokio::time::timeout(Duration::from_secs(20), burst.join_all())
+        .await
+        .expect("the burst within 20 s");
+    for r in &results {
+        assert_eq!(r.as_ref().unwrap(), &(200, "open\n".to_owned()));
+    }
+    let streams = client.stats().streams;
+    assert_eq!(streams.in_flight, 0, "{streams:?}");
+    assert_eq!(streams.connections, 1, "{streams:?}");
+    let log = nginx.log();
+    let burst: Vec<_> = log
+        .iter()
+        .filter(|(_, h, uri, _)| h == OPEN && uri.starts_with("/burst/"))
+        .collect();
+    let mut uris: Vec<&str> = burst.iter().map(|(_, _, u, _)| u.as_str()).collect();
+    uris.sort_unstable();
+    uris.dedup();
+    assert_eq!(uris.len(), 64, "each request processed once: {burst:?}");
+    assert_eq!(burst.len(), 64, "none twice: {burst:?}");
+    let conns: HashSet<&str> = log
+        .iter()
+        .filter(|(_, h, _, _)| h == OPEN)
+        .map(|(c, _, _, _)| c.as_str())
+        .collect();
+    assert_eq!(conns.len(), 1, "probe and burst on one connection: {log:?}");
+    client.shutdown().await;
 }
 
 /// The crawl example as the new user ran it: URLs naming a port,
