@@ -181,6 +181,19 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// A redirect chain the client would not follow to its end: a loop, more
+    /// hops than the policy allows, a `Location` that does not parse or
+    /// points to a URL it cannot fetch, or the policy's own error.
+    #[error("redirect: {reason} (chain: {})", chain.join(" -> "))]
+    Redirect {
+        /// Why the chain stopped.
+        #[source]
+        reason: BoxError,
+        /// The URLs of the chain, first to last (the one it would have gone
+        /// to included), credentials redacted.
+        chain: Vec<String>,
+    },
+
     /// A URL the client cannot fetch: not `https`, no host, or unparsable.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
@@ -432,6 +445,11 @@ impl Error {
     /// The resolver failed.
     pub fn is_resolve(&self) -> bool {
         matches!(self, Error::Resolve { .. })
+    }
+
+    /// A redirect chain stopped: a loop, too many hops, a bad `Location`.
+    pub fn is_redirect(&self) -> bool {
+        matches!(self, Error::Redirect { .. })
     }
 
     /// The URL cannot be fetched.

@@ -53,6 +53,7 @@ pub use crate::{
 #[cfg(not(loom))]
 pub use crate::{
     config_file::{ClientConfig, DomainEntry, HttpSettings, TlsSettings, ValidationSettings},
+    http_layer::redirect,
     http_layer::{
         default_verdict, retry_after, status_verdict, strict_verdict, Body, Client, ClientBuilder,
         HttpConnection, HttpConnector, Response, StatusValidator, Timeout, Validate, Verdict,

@@ -72,6 +72,11 @@ impl ClientConfig {
             .max_body_size(h.max_body_size)
             .max_response_header_size(h.max_response_header_size)
             .max_streams_per_connection(h.max_streams_per_connection)
+            .redirect(if h.max_redirects == 0 {
+                crate::redirect::Policy::none()
+            } else {
+                crate::redirect::Policy::limited(h.max_redirects)
+            })
             .validation_timeout(self.validation.timeout);
         for (k, v) in &h.headers {
             b = b.default_header(k, v);

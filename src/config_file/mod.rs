@@ -84,6 +84,8 @@ pub struct HttpSettings {
     /// Streams one HTTP/2 connection carries at once (1: HTTP/2 lent
     /// exclusively).
     pub max_streams_per_connection: usize,
+    /// Redirects followed in a chain (0: none, returned as responses).
+    pub max_redirects: usize,
     /// Extra headers sent with every request (name → value).
     pub headers: Vec<(String, String)>,
     /// `"system"` (look up domains without addresses) or `"none"`.
@@ -104,6 +106,7 @@ impl Default for HttpSettings {
             max_body_size: Some(crate::http_layer::DEFAULT_MAX_BODY_SIZE),
             max_response_header_size: crate::http_layer::DEFAULT_MAX_HEADER_SIZE,
             max_streams_per_connection: crate::http_layer::DEFAULT_MAX_STREAMS,
+            max_redirects: crate::http_layer::DEFAULT_MAX_REDIRECTS,
             headers: Vec::new(),
             resolver: "system".into(),
         }
@@ -236,6 +239,7 @@ const HTTP_KEYS: &[&str] = &[
     "max_body_size",
     "max_response_header_size",
     "max_streams_per_connection",
+    "max_redirects",
     "headers",
     "resolver",
 ];

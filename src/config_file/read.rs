@@ -123,6 +123,7 @@ impl ClientConfig {
                 "max_streams_per_connection",
                 &mut h.max_streams_per_connection,
             )?;
+            s.usize("max_redirects", &mut h.max_redirects)?;
             s.string("resolver", &mut h.resolver)?;
             if let Some(v) = s.get("headers") {
                 let t = v

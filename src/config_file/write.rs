@@ -105,6 +105,10 @@ impl ClientConfig {
             "max_streams_per_connection".into(),
             Value::Integer(i64::try_from(h.max_streams_per_connection).unwrap_or(i64::MAX)),
         );
+        http.insert(
+            "max_redirects".into(),
+            Value::Integer(i64::try_from(h.max_redirects).unwrap_or(i64::MAX)),
+        );
         http.insert("resolver".into(), Value::String(h.resolver.clone()));
         let mut headers = Table::new();
         for (k, v) in &h.headers {

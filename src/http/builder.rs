@@ -32,6 +32,7 @@ pub struct ClientBuilder {
     probe: Option<(Method, String)>,
     keep_alive: bool,
     max_streams: usize,
+    redirect: redirect::Policy,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
 }
@@ -48,6 +49,7 @@ impl Default for ClientBuilder {
             probe: None,
             keep_alive: true,
             max_streams: DEFAULT_MAX_STREAMS,
+            redirect: redirect::Policy::default(),
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
         }
@@ -321,6 +323,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Which redirects to follow (default [`redirect::Policy::limited`]
+    /// with 10): [`redirect::Policy::none`] returns them as responses,
+    /// [`redirect::Policy::custom`] decides per hop. How a hop's request
+    /// is made (method, body, headers dropped across hosts): the
+    /// [`redirect`](crate::redirect) module.
+    pub fn redirect(mut self, policy: redirect::Policy) -> Self {
+        self.redirect = policy;
+        self
+    }
+
     /// Streams one HTTP/2 connection carries at once (default 100): up to
     /// this many concurrent requests to a domain share one connection (and
     /// never more than the server's `SETTINGS_MAX_CONCURRENT_STREAMS`); a
@@ -526,6 +538,7 @@ impl ClientBuilder {
                 counters: Arc::new(Counters::default()),
                 max_streams: self.max_streams as u32,
                 streams: Arc::default(),
+                redirect: self.redirect,
             }),
         })
     }

@@ -88,6 +88,8 @@ pub(super) struct Inner {
     /// `max_streams_per_connection` (1: HTTP/2 lent exclusively).
     pub(super) max_streams: u32,
     pub(super) streams: Arc<super::share::StreamCounters>,
+    /// Which redirects are followed.
+    pub(super) redirect: super::redirect::Policy,
 }
 
 impl fmt::Debug for Client {
@@ -129,7 +131,7 @@ pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
 
 /// `uri` as text with any user info (`user:password@`) replaced by `***@`,
 /// for error messages and logs.
-fn redacted(uri: &Uri) -> String {
+pub(super) fn redacted(uri: &Uri) -> String {
     let s = uri.to_string();
     match uri.authority() {
         Some(a) if a.as_str().contains('@') => {
@@ -287,7 +289,7 @@ impl Client {
             timeout,
             max_size: self.inner.max_body_size,
         };
-        let exec = self.execute(req, validated, limits);
+        let exec = self.follow(req, validated, limits);
         let r = match tokio::time::timeout_at(limits.deadline.into(), exec).await {
             Ok(r) => r,
             Err(_) => Err(Error::RequestTimeout {
@@ -336,7 +338,7 @@ impl Client {
         Ok(Dest { key })
     }
 
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         req: Request<Bytes>,
         validated: bool,

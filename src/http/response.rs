@@ -27,6 +27,8 @@ pub struct Response {
     pub(super) target: Target,
     pub(super) profile: Arc<str>,
     pub(super) body: Body,
+    /// The URLs requested before `url` (redirects followed).
+    pub(super) redirects: Vec<Uri>,
 }
 
 impl fmt::Debug for Response {
@@ -102,6 +104,7 @@ impl Response {
             target,
             profile,
             body,
+            redirects: Vec::new(),
         })
     }
 
@@ -120,9 +123,20 @@ impl Response {
         &self.headers
     }
 
-    /// The URL requested.
+    /// The final URL: the one requested, or where its redirects led.
     pub fn url(&self) -> &Uri {
         &self.url
+    }
+
+    /// The URLs requested before [`url`](Response::url), first to last:
+    /// the redirect chain followed (empty without redirects).
+    pub fn redirects(&self) -> &[Uri] {
+        &self.redirects
+    }
+
+    pub(super) fn with_redirects(mut self, chain: Vec<Uri>) -> Response {
+        self.redirects = chain;
+        self
     }
 
     /// The address that answered.
