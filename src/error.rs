@@ -194,6 +194,14 @@ pub enum Error {
         chain: Vec<String>,
     },
 
+    /// A [`cookie::Jar`](crate::cookie::Jar) could not be saved or loaded.
+    #[error("cookie jar: {reason}")]
+    CookieJar {
+        /// What went wrong (an I/O error, or input that is not a saved jar).
+        #[source]
+        reason: BoxError,
+    },
+
     /// A URL the client cannot fetch: not `https`, no host, or unparsable.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
@@ -452,7 +460,12 @@ impl Error {
         matches!(self, Error::Redirect { .. })
     }
 
-    /// The URL cannot be fetched.
+    /// A cookie jar could not be saved or loaded ([`Error::CookieJar`]).
+    pub fn is_cookie_jar(&self) -> bool {
+        matches!(self, Error::CookieJar { .. })
+    }
+
+    /// The URL cannot be fetched ([`Error::InvalidUrl`]).
     pub fn is_invalid_url(&self) -> bool {
         matches!(self, Error::InvalidUrl { .. })
     }

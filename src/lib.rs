@@ -53,10 +53,11 @@ pub use crate::{
 #[cfg(not(loom))]
 pub use crate::{
     config_file::{ClientConfig, DomainEntry, HttpSettings, TlsSettings, ValidationSettings},
-    http_layer::redirect,
+    http_layer::{cookie, redirect},
     http_layer::{
         default_verdict, retry_after, status_verdict, strict_verdict, Body, Client, ClientBuilder,
-        HttpConnection, HttpConnector, Response, StatusValidator, Timeout, Validate, Verdict,
+        HttpConnection, HttpConnector, Response, Session, StatusValidator, Timeout, Validate,
+        Verdict,
     },
     services::{Resolve, SweepReport, SystemResolver},
     tls::{ProfileChoice, TlsConnection, TlsConnector, TlsConnectorBuilder},

@@ -61,6 +61,7 @@ fn every_key_round_trips() {
     c.http.accept = "*/*".into();
     c.http.accept_languages = vec!["de".into(), "fr".into()];
     c.http.decompress = false;
+    c.http.cookies = true;
     c.http.timeout = Duration::from_secs(7);
     c.http.max_response_header_size = 4096;
     c.http.headers = vec![("x-crawler".into(), "yes".into())];

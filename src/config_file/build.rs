@@ -77,6 +77,7 @@ impl ClientConfig {
             } else {
                 crate::redirect::Policy::limited(h.max_redirects)
             })
+            .cookie_store(h.cookies)
             .validation_timeout(self.validation.timeout);
         for (k, v) in &h.headers {
             b = b.default_header(k, v);

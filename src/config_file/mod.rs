@@ -86,6 +86,8 @@ pub struct HttpSettings {
     pub max_streams_per_connection: usize,
     /// Redirects followed in a chain (0: none, returned as responses).
     pub max_redirects: usize,
+    /// Whether the client keeps a cookie jar for its requests.
+    pub cookies: bool,
     /// Extra headers sent with every request (name → value).
     pub headers: Vec<(String, String)>,
     /// `"system"` (look up domains without addresses) or `"none"`.
@@ -107,6 +109,7 @@ impl Default for HttpSettings {
             max_response_header_size: crate::http_layer::DEFAULT_MAX_HEADER_SIZE,
             max_streams_per_connection: crate::http_layer::DEFAULT_MAX_STREAMS,
             max_redirects: crate::http_layer::DEFAULT_MAX_REDIRECTS,
+            cookies: false,
             headers: Vec::new(),
             resolver: "system".into(),
         }
@@ -240,6 +243,7 @@ const HTTP_KEYS: &[&str] = &[
     "max_response_header_size",
     "max_streams_per_connection",
     "max_redirects",
+    "cookies",
     "headers",
     "resolver",
 ];

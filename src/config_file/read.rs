@@ -124,6 +124,7 @@ impl ClientConfig {
                 &mut h.max_streams_per_connection,
             )?;
             s.usize("max_redirects", &mut h.max_redirects)?;
+            s.bool("cookies", &mut h.cookies)?;
             s.string("resolver", &mut h.resolver)?;
             if let Some(v) = s.get("headers") {
                 let t = v

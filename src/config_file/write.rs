@@ -109,6 +109,7 @@ impl ClientConfig {
             "max_redirects".into(),
             Value::Integer(i64::try_from(h.max_redirects).unwrap_or(i64::MAX)),
         );
+        http.insert("cookies".into(), Value::Boolean(h.cookies));
         http.insert("resolver".into(), Value::String(h.resolver.clone()));
         let mut headers = Table::new();
         for (k, v) in &h.headers {

@@ -33,6 +33,7 @@ pub struct ClientBuilder {
     keep_alive: bool,
     max_streams: usize,
     redirect: redirect::Policy,
+    jar: Option<Arc<cookie::Jar>>,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
 }
@@ -50,6 +51,7 @@ impl Default for ClientBuilder {
             keep_alive: true,
             max_streams: DEFAULT_MAX_STREAMS,
             redirect: redirect::Policy::default(),
+            jar: None,
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
         }
@@ -333,6 +335,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps a cookie jar for the client's requests (default off): the
+    /// `Set-Cookie`s of every response (redirect hops included) are stored
+    /// and sent back by RFC 6265's rules. For isolated jars over one pool,
+    /// use [`Client::session`] instead; see the [`cookie`](crate::cookie)
+    /// module.
+    pub fn cookie_store(mut self, on: bool) -> Self {
+        self.jar = on.then(|| Arc::new(cookie::Jar::new()));
+        self
+    }
+
+    /// Uses `jar` as the client's cookie jar (one loaded from a file, or
+    /// shared with a [`Session`](crate::Session)).
+    pub fn cookie_jar(mut self, jar: Arc<cookie::Jar>) -> Self {
+        self.jar = Some(jar);
+        self
+    }
+
     /// Streams one HTTP/2 connection carries at once (default 100): up to
     /// this many concurrent requests to a domain share one connection (and
     /// never more than the server's `SETTINGS_MAX_CONCURRENT_STREAMS`); a
@@ -539,6 +558,7 @@ impl ClientBuilder {
                 max_streams: self.max_streams as u32,
                 streams: Arc::default(),
                 redirect: self.redirect,
+                jar: self.jar,
             }),
         })
     }

@@ -90,6 +90,9 @@ pub(super) struct Inner {
     pub(super) streams: Arc<super::share::StreamCounters>,
     /// Which redirects are followed.
     pub(super) redirect: super::redirect::Policy,
+    /// The client's own cookie jar (`cookie_store(true)`); sessions bring
+    /// theirs.
+    pub(super) jar: Option<Arc<super::cookie::Jar>>,
 }
 
 impl fmt::Debug for Client {
@@ -233,6 +236,18 @@ impl Client {
         body: Bytes,
         validated: bool,
     ) -> Result<Response, Error> {
+        let req = self.new_request(method, url, body)?;
+        self.run(req, validated, self.inner.jar.as_deref()).await
+    }
+
+    /// A request for `url`, or the error for a URL that does not parse
+    /// (counted as a failed request).
+    pub(super) fn new_request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Bytes,
+    ) -> Result<Request<Bytes>, Error> {
         let uri = match url.parse::<Uri>() {
             Ok(u) => u,
             Err(e) => {
@@ -248,7 +263,7 @@ impl Client {
         let mut req = Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = uri;
-        self.run(req, validated).await
+        Ok(req)
     }
 
     /// Sends `req`, whose URI must be an absolute `https` URL. The
@@ -269,11 +284,19 @@ impl Client {
     /// connection with a request in flight is closed, never reused.
     pub async fn request<B: Into<Bytes>>(&self, req: Request<B>) -> Result<Response, Error> {
         let (parts, body) = req.into_parts();
-        self.run(Request::from_parts(parts, body.into()), false)
+        let jar = self.inner.jar.as_deref();
+        self.run(Request::from_parts(parts, body.into()), false, jar)
             .await
     }
 
-    async fn run(&self, req: Request<Bytes>, validated: bool) -> Result<Response, Error> {
+    /// Sends `req` with `jar`'s cookies (if any), following redirects,
+    /// within the request's time-out, and counts the outcome.
+    pub(super) async fn run(
+        &self,
+        req: Request<Bytes>,
+        validated: bool,
+        jar: Option<&super::cookie::Jar>,
+    ) -> Result<Response, Error> {
         let c = &self.inner.counters;
         c.requests.fetch_add(1, Relaxed);
         let start = Instant::now();
@@ -289,7 +312,7 @@ impl Client {
             timeout,
             max_size: self.inner.max_body_size,
         };
-        let exec = self.follow(req, validated, limits);
+        let exec = self.follow(req, validated, limits, jar);
         let r = match tokio::time::timeout_at(limits.deadline.into(), exec).await {
             Ok(r) => r,
             Err(_) => Err(Error::RequestTimeout {

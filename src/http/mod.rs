@@ -10,12 +10,14 @@ mod builder;
 mod client;
 pub(crate) mod connection;
 mod connector;
+pub mod cookie;
 mod counters;
 mod decode;
 mod lease;
 mod options;
 pub mod redirect;
 mod response;
+mod session;
 mod share;
 mod sniff;
 mod validate;
@@ -26,6 +28,7 @@ pub use client::{Client, Timeout};
 pub use connection::HttpConnection;
 pub use connector::HttpConnector;
 pub use response::Response;
+pub use session::Session;
 pub use validate::{
     default_verdict, retry_after, status_verdict, strict_verdict, StatusValidator, Validate,
     Verdict,

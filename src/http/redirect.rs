@@ -25,7 +25,7 @@
 //! fetch (not `https`); the error names the chain. [`Response::url`] is the
 //! final URL, [`Response::redirects`] the URLs before it.
 
-use super::{client::redacted, Client, Response};
+use super::{client::redacted, cookie::Jar, Client, Response};
 use crate::error::{BoxError, Error};
 use bytes::Bytes;
 use http::{header, HeaderMap, Method, Request, StatusCode, Uri};
@@ -263,17 +263,18 @@ impl Client {
         mut req: Request<Bytes>,
         validated: bool,
         limits: super::Limits,
+        jar: Option<&Jar>,
     ) -> Result<Response, Error> {
         let policy = &self.inner.redirect;
         if policy.is_none() {
-            return self.execute(req, validated, limits).await;
+            return self.hop(req, validated, limits, jar).await;
         }
         let mut chain: Vec<Uri> = Vec::new();
         loop {
             // Only a 307/308 hop needs the request again (its body); the
             // others are rebuilt from this copy without it.
             let again = Request::from_parts(clone_parts(&req), req.body().clone());
-            let mut resp = self.execute(req, validated, limits).await?;
+            let mut resp = self.hop(req, validated, limits, jar).await?;
             let next = match location(resp.url(), resp.status(), resp.headers()) {
                 None => return Ok(resp.with_redirects(chain)),
                 Some(Err(reason)) => {
@@ -310,6 +311,29 @@ impl Client {
             drain(&mut resp, limits.deadline).await;
             req = next_request(&again, resp.status(), next);
         }
+    }
+}
+
+impl Client {
+    /// One exchange: the jar's cookies for the URL go out (unless the
+    /// caller set a `Cookie` header), the response's `Set-Cookie`s come
+    /// back into it. `again` in [`follow`](Client::follow) is cloned
+    /// before this, so the jar's header never reaches another hop.
+    async fn hop(
+        &self,
+        mut req: Request<Bytes>,
+        validated: bool,
+        limits: super::Limits,
+        jar: Option<&Jar>,
+    ) -> Result<Response, Error> {
+        let Some(jar) = jar else {
+            return self.execute(req, validated, limits).await;
+        };
+        let uri = req.uri().clone();
+        jar.apply(&uri, req.headers_mut());
+        let resp = self.execute(req, validated, limits).await?;
+        jar.store_response(&uri, resp.headers());
+        Ok(resp)
     }
 }
 
