@@ -10,12 +10,33 @@ use std::{fmt, future::Future, net::SocketAddr, sync::Arc};
 pub struct Target {
     domain: Arc<str>,
     addr: SocketAddr,
+    route: Option<Arc<str>>,
 }
 
 impl Target {
     /// A target for `domain` at `addr`.
     pub fn new(domain: Arc<str>, addr: SocketAddr) -> Target {
-        Target { domain, addr }
+        Target {
+            domain,
+            addr,
+            route: None,
+        }
+    }
+
+    /// The same target reached by `route` (see [`route`](Target::route)).
+    pub fn with_route(mut self, route: Option<Arc<str>>) -> Target {
+        self.route = route;
+        self
+    }
+
+    /// The route of the pool key, if it has one: what follows `#` in a key
+    /// such as `example.com#socks5://proxy.test:1080`. The pool treats it as
+    /// opaque — a key with a route is a domain of its own, with its own
+    /// connections, and shares its host's addresses — and a connector
+    /// decides what it means (the HTTP client's: the proxy to dial
+    /// through).
+    pub fn route(&self) -> Option<&str> {
+        self.route.as_deref()
     }
 
     /// The domain (host name, without port): what SNI and certificate
@@ -37,13 +58,21 @@ impl Target {
 
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.domain, self.addr)
+        write!(f, "{}@{}", self.domain, self.addr)?;
+        match &self.route {
+            Some(r) => write!(f, "#{r}"),
+            None => Ok(()),
+        }
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {}", self.domain, self.addr)
+        write!(f, "{} at {}", self.domain, self.addr)?;
+        match &self.route {
+            Some(r) => write!(f, " via {r}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -194,6 +194,24 @@ pub enum Error {
         chain: Vec<String>,
     },
 
+    /// A proxy failed to open a tunnel: unreachable, refused, timed out,
+    /// credentials rejected, `CONNECT` answered with anything but 2xx, or
+    /// garbage. Named by the proxy's name (scheme, user, host, port —
+    /// never the password). See [`proxy`](crate::proxy).
+    #[error("proxy {proxy}{}: {reason}", .target.as_ref().map(|t| format!(" (to {t})")).unwrap_or_default())]
+    Proxy {
+        /// The proxy's name.
+        proxy: String,
+        /// Where the tunnel was to go.
+        target: Option<Target>,
+        /// Whether the proxy reported the *target* unreachable (then the
+        /// target's address is set aside, not the proxy).
+        at_target: bool,
+        /// What went wrong.
+        #[source]
+        reason: BoxError,
+    },
+
     /// A [`cookie::Jar`](crate::cookie::Jar) could not be saved or loaded.
     #[error("cookie jar: {reason}")]
     CookieJar {
@@ -458,6 +476,11 @@ impl Error {
     /// A redirect chain stopped: a loop, too many hops, a bad `Location`.
     pub fn is_redirect(&self) -> bool {
         matches!(self, Error::Redirect { .. })
+    }
+
+    /// A proxy failed ([`Error::Proxy`]).
+    pub fn is_proxy(&self) -> bool {
+        matches!(self, Error::Proxy { .. })
     }
 
     /// A cookie jar could not be saved or loaded ([`Error::CookieJar`]).

@@ -11,6 +11,13 @@
 //! - an IP literal is written in its canonical form, IPv6 in brackets;
 //! - the port is kept only when it is not the pool's default.
 //!
+//! A key may end in a *route*, `#` and anything after it
+//! (`example.com#socks5://proxy.test:1080`): the host and port before it
+//! are normalised as above, the route is kept as given. A key with a route
+//! is a domain of its own (its own connections, limits and blocks) that
+//! shares its host's addresses; [`Target::route`](crate::Target::route)
+//! hands the route to the connector.
+//!
 //! The map is looked up with the key as given first, and only a miss
 //! normalises it: a key already in canonical form (what the client and a
 //! crawler's own code pass) costs nothing more on the hot path.
@@ -36,9 +43,22 @@ fn split(key: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Splits the route (after the first `#`) off `key`.
+pub(crate) fn split_route(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('#') {
+        Some((k, r)) => (k, Some(r)),
+        None => (key, None),
+    }
+}
+
 /// Whether `key` is already canonical: lower-case ASCII host without a
-/// trailing dot, no brackets, and no default port.
+/// trailing dot, no brackets, and no default port (and a non-empty route,
+/// if any).
 fn is_canonical(key: &str, default_port: u16) -> bool {
+    let (key, route) = split_route(key);
+    if route.is_some_and(str::is_empty) {
+        return false;
+    }
     let (host, port) = match key.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (key, None),
@@ -68,6 +88,19 @@ pub(crate) fn normalize(key: &str, default_port: u16) -> Cow<'_, str> {
     if is_canonical(key, default_port) {
         return Cow::Borrowed(key);
     }
+    match split_route(key) {
+        (k, Some(route)) if !route.trim().is_empty() => {
+            Cow::Owned(format!("{}#{}", normalize(k, default_port), route.trim()))
+        }
+        (k, _) => normalize_target(k, default_port),
+    }
+}
+
+/// [`normalize`] of a key without a route.
+fn normalize_target(key: &str, default_port: u16) -> Cow<'_, str> {
+    if is_canonical(key, default_port) {
+        return Cow::Borrowed(key);
+    }
     let (host, port) = split(key.trim());
     let port = match port {
         None => default_port,
@@ -92,8 +125,10 @@ pub(crate) fn normalize(key: &str, default_port: u16) -> Cow<'_, str> {
     }
 }
 
-/// The host of a canonical key (brackets of an IPv6 literal kept).
+/// The host of a canonical key (brackets of an IPv6 literal kept, the
+/// route left out).
 pub(crate) fn host_of(key: &str) -> &str {
+    let key = split_route(key).0;
     if key.starts_with('[') {
         return match key.split_once(']') {
             Some((h, _)) => &key[..=h.len()],
@@ -127,6 +162,15 @@ mod tests {
         // Canonical keys are not copied.
         assert!(matches!(normalize("a.test:8443", 443), Cow::Borrowed(_)));
         assert!(matches!(normalize("example.com", 443), Cow::Borrowed(_)));
+        // A route is kept as given, after the canonical host and port.
+        assert_eq!(
+            n("Example.COM:443#socks5://p.test:1080"),
+            "example.com#socks5://p.test:1080"
+        );
+        assert_eq!(n("a.test:8443#r"), "a.test:8443#r");
+        assert!(matches!(normalize("a.test#r", 443), Cow::Borrowed(_)));
+        assert_eq!(n("a.test#"), "a.test", "an empty route is none");
+        assert_eq!(host_of("a.test:8443#http://p:3128"), "a.test");
     }
 
     #[test]
@@ -135,5 +179,6 @@ mod tests {
         assert_eq!(host_of("a.test"), "a.test");
         assert_eq!(host_of("[2001:db8::1]:8443"), "[2001:db8::1]");
         assert_eq!(host_of("[2001:db8::1]"), "[2001:db8::1]");
+        assert_eq!(host_of("[2001:db8::1]:8443#r"), "[2001:db8::1]");
     }
 }

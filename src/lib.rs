@@ -30,6 +30,8 @@ mod probe;
 #[cfg(not(loom))]
 pub mod profile;
 #[cfg(not(loom))]
+pub mod proxy;
+#[cfg(not(loom))]
 mod services;
 mod state;
 mod stats;

@@ -62,6 +62,8 @@ fn every_key_round_trips() {
     c.http.accept_languages = vec!["de".into(), "fr".into()];
     c.http.decompress = false;
     c.http.cookies = true;
+    c.http.proxies = vec!["socks5h://u:p@10.0.0.8:1080".into()];
+    c.http.proxy_choice = "random".into();
     c.http.timeout = Duration::from_secs(7);
     c.http.max_response_header_size = 4096;
     c.http.headers = vec![("x-crawler".into(), "yes".into())];
@@ -127,6 +129,16 @@ fn a_wrong_type_is_named() {
 fn invalid_values_are_named() {
     let cases = [
         ("[pool]\nmax_conns = 0", "pool.max_conns", "0"),
+        (
+            "[http]\nproxies = [\"ftp://u:hunter2@p.test\"]",
+            "http.proxies",
+            "ftp://u:***@p.test",
+        ),
+        (
+            "[http]\nproxy_choice = \"sticky\"",
+            "http.proxy_choice",
+            "\"sticky\"",
+        ),
         (
             "[pool]\nmax_conns_per_domain = 0",
             "pool.max_conns_per_domain",

@@ -1,10 +1,12 @@
 //! The crawl example as a user runs it: a short crawl of the embedded site
-//! with a JSON summary, bad arguments, and an unreachable target.
+//! with a JSON summary, bad arguments, an unreachable target, and a crawl
+//! through a CONNECT proxy with cookies on.
 //!
 //! The example is built (debug profile, incremental: a no-op when `cargo
 //! test` has built it already) by running cargo once, then run as a user
 //! would run it.
 mod example_support;
+mod proxy_support;
 
 use example_support::binary;
 use std::process::Command;
@@ -89,4 +91,52 @@ fn bad_arguments_get_a_message_and_a_failing_exit() {
         assert!(!err.trim().is_empty(), "{args:?}: no message");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_through_a_proxy_list_with_cookies() {
+    let proxy = proxy_support::connect_proxy(Some(("crawler", "pw"))).await;
+    let url = proxy.url("http", Some(("crawler", "pw")));
+    let args = [
+        "--requests",
+        "300",
+        "--concurrency",
+        "8",
+        "--proxy",
+        url.as_str(),
+        "--cookies",
+    ]
+    .map(String::from);
+    let v = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        json(&args)
+    })
+    .await
+    .unwrap();
+    let s = &v["summary"];
+    assert_eq!(s["answered"], 300, "{s}");
+    let proxies = s["proxies"].as_array().unwrap();
+    assert_eq!(proxies.len(), 1, "{s}");
+    assert_eq!(
+        proxies[0]["name"],
+        format!("http://crawler@{}", proxy.addr),
+        "named without the password"
+    );
+    let tunnels = proxies[0]["tunnels"].as_u64().unwrap();
+    assert_eq!(proxies[0]["failures"], 0, "{s}");
+    // Every handshake the site saw (those refused by the 403 address
+    // included, which the pool never admitted) came through a tunnel.
+    assert_eq!(
+        tunnels,
+        s["server_handshakes"].as_u64().unwrap(),
+        "every connection went through the proxy: {s}"
+    );
+    assert!(tunnels >= s["tls_handshakes"].as_u64().unwrap());
+    assert_eq!(
+        proxy.tunnels() as u64,
+        tunnels,
+        "and the proxy saw each one"
+    );
+    assert!(tunnels > 0);
+    assert!(!v.to_string().contains("\"pw\""));
 }

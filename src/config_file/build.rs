@@ -82,6 +82,14 @@ impl ClientConfig {
         for (k, v) in &h.headers {
             b = b.default_header(k, v);
         }
+        for p in &h.proxies {
+            b = b.proxy(crate::proxy::Proxy::parse(p)?);
+        }
+        b = b.proxy_choice(if h.proxy_choice == "random" {
+            crate::proxy::ProxyChoice::Random
+        } else {
+            crate::proxy::ProxyChoice::RoundRobin
+        });
         if h.resolver == "none" {
             b = b.no_resolver();
         }

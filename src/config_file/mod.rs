@@ -88,6 +88,12 @@ pub struct HttpSettings {
     pub max_redirects: usize,
     /// Whether the client keeps a cookie jar for its requests.
     pub cookies: bool,
+    /// Proxy URLs new connections go through (`http://`, `socks5://`,
+    /// `socks5h://`, with optional `user:password@`).
+    pub proxies: Vec<String>,
+    /// `"round-robin"` or `"random"`: how a proxy is chosen per new
+    /// connection.
+    pub proxy_choice: String,
     /// Extra headers sent with every request (name → value).
     pub headers: Vec<(String, String)>,
     /// `"system"` (look up domains without addresses) or `"none"`.
@@ -110,6 +116,8 @@ impl Default for HttpSettings {
             max_streams_per_connection: crate::http_layer::DEFAULT_MAX_STREAMS,
             max_redirects: crate::http_layer::DEFAULT_MAX_REDIRECTS,
             cookies: false,
+            proxies: Vec::new(),
+            proxy_choice: "round-robin".into(),
             headers: Vec::new(),
             resolver: "system".into(),
         }
@@ -244,6 +252,8 @@ const HTTP_KEYS: &[&str] = &[
     "max_streams_per_connection",
     "max_redirects",
     "cookies",
+    "proxies",
+    "proxy_choice",
     "headers",
     "resolver",
 ];

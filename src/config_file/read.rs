@@ -125,6 +125,22 @@ impl ClientConfig {
             )?;
             s.usize("max_redirects", &mut h.max_redirects)?;
             s.bool("cookies", &mut h.cookies)?;
+            s.strings("proxies", &mut h.proxies)?;
+            for p in &h.proxies {
+                if let Err(Error::InvalidConfig { value, reason, .. }) =
+                    crate::proxy::Proxy::parse(p)
+                {
+                    return Err(Error::invalid_config("http.proxies", value, reason));
+                }
+            }
+            s.string("proxy_choice", &mut h.proxy_choice)?;
+            if !matches!(h.proxy_choice.as_str(), "round-robin" | "random") {
+                return Err(Error::invalid_config(
+                    "http.proxy_choice",
+                    format!("{:?}", h.proxy_choice),
+                    "must be \"round-robin\" or \"random\"",
+                ));
+            }
             s.string("resolver", &mut h.resolver)?;
             if let Some(v) = s.get("headers") {
                 let t = v

@@ -110,6 +110,8 @@ impl ClientConfig {
             Value::Integer(i64::try_from(h.max_redirects).unwrap_or(i64::MAX)),
         );
         http.insert("cookies".into(), Value::Boolean(h.cookies));
+        http.insert("proxies".into(), strs(&h.proxies));
+        http.insert("proxy_choice".into(), Value::String(h.proxy_choice.clone()));
         http.insert("resolver".into(), Value::String(h.resolver.clone()));
         let mut headers = Table::new();
         for (k, v) in &h.headers {

@@ -147,7 +147,7 @@ impl<T: Send + 'static> Domain<T> {
 
     /// The domain as dialed: host and the address to use.
     pub(crate) fn target_for(&self, addr: &Addr) -> Target {
-        Target::new(self.host.clone(), addr.addr)
+        Target::new(self.host.clone(), addr.addr).with_route(self.route.clone())
     }
 
     /// Replaces the address list. Addresses that left it are retired: their

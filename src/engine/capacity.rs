@@ -61,7 +61,7 @@ impl<T: Send + 'static> Domain<T> {
             recycled: Counter::default(),
             id: pool.next_id.fetch_add(1, unmodeled::Ordering::Relaxed),
             created: now,
-            target: Target::new(this.host.clone(), addr.addr),
+            target: Target::new(this.host.clone(), addr.addr).with_route(this.route.clone()),
             addr,
             addr_epoch: unmodeled::AtomicU64::new(u64::MAX),
             profile: pool.driver.profile(&conn),

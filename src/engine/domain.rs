@@ -80,6 +80,8 @@ pub(crate) struct Domain<T: Send + 'static> {
     pub(super) key: StdArc<str>,
     pub(super) host: StdArc<str>,
     pub(super) port: u16,
+    /// The key's route (after `#`), handed to the connector in each target.
+    pub(super) route: Option<StdArc<str>>,
     pub(super) live: AtomicUsize,
     pub(super) ips: SwapCell<Vec<Arc<Addr>>>,
     pub(super) ips_update: Mutex<()>,
@@ -113,6 +115,7 @@ pub(crate) const IPS_RESOLVED: u8 = 2;
 /// Splits a pool key into host and port: `"example.com"`, `"example.com:8443"`,
 /// `"[2001:db8::1]:443"`.
 pub(super) fn split_key(key: &str, default_port: u16) -> (StdArc<str>, u16) {
+    let key = crate::key::split_route(key).0;
     if let Some(rest) = key.strip_prefix('[') {
         if let Some((host, tail)) = rest.split_once(']') {
             let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
@@ -145,6 +148,7 @@ impl<T: Send + 'static> Domain<T> {
             key: key.into(),
             host,
             port,
+            route: crate::key::split_route(key).1.map(StdArc::from),
             hash,
             idle: Box::new(crate::idle::Idle::new(Settings::get_usize(
                 &pool.settings.max_per_domain,

@@ -34,6 +34,8 @@ pub struct ClientBuilder {
     max_streams: usize,
     redirect: redirect::Policy,
     jar: Option<Arc<cookie::Jar>>,
+    proxies: Vec<crate::proxy::Proxy>,
+    proxy_choice: Option<crate::proxy::ProxyChoice>,
     resolver: Option<ResolverRef>,
     error: Option<Error>,
 }
@@ -52,6 +54,8 @@ impl Default for ClientBuilder {
             max_streams: DEFAULT_MAX_STREAMS,
             redirect: redirect::Policy::default(),
             jar: None,
+            proxies: Vec::new(),
+            proxy_choice: None,
             resolver: Some(ResolverRef::new(SystemResolver)),
             error: None,
         }
@@ -335,6 +339,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends new connections through `proxy` (repeatable: a list, one
+    /// proxy chosen per new connection by [`proxy_choice`](Self::proxy_choice);
+    /// a failing one is skipped for a while). See [`proxy`](crate::proxy).
+    pub fn proxy(mut self, proxy: crate::proxy::Proxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// How a proxy of the list is chosen per new connection (default
+    /// round-robin).
+    pub fn proxy_choice(mut self, choice: crate::proxy::ProxyChoice) -> Self {
+        self.proxy_choice = Some(choice);
+        self
+    }
+
     /// Keeps a cookie jar for the client's requests (default off): the
     /// `Set-Cookie`s of every response (redirect hops included) are stored
     /// and sent back by RFC 6265's rules. For isolated jars over one pool,
@@ -542,7 +561,14 @@ impl ClientBuilder {
             ));
         }
         let default_port = self.pool.settings().default_port;
-        let tls = self.tls.build()?;
+        let mut tls = self.tls;
+        for p in self.proxies {
+            tls = tls.proxy(p);
+        }
+        if let Some(choice) = self.proxy_choice {
+            tls = tls.proxy_choice(choice);
+        }
+        let tls = tls.build()?;
         let opts = Arc::new(self.opts);
         let connector = HttpConnector::with_options(tls, opts.clone());
         let pool = self.pool.resolver_ref(self.resolver).build(connector)?;

@@ -332,7 +332,7 @@ impl Client {
         r
     }
 
-    fn dest(&self, uri: &Uri) -> Result<Dest, Error> {
+    fn dest(&self, uri: &Uri, route: Option<&crate::proxy::Route>) -> Result<Dest, Error> {
         let bad = |reason: &str| Error::InvalidUrl {
             url: redacted(uri),
             reason: reason.to_owned(),
@@ -353,11 +353,17 @@ impl Client {
             return Err(bad("user info (user:password@) in URLs is not supported"));
         }
         let port = authority.port_u16().unwrap_or(443);
-        let key = crate::key::normalize(
+        let mut key = crate::key::normalize(
             &format!("{}:{port}", authority.host()),
             self.inner.default_port,
         )
         .into_owned();
+        if let Some(route) = route {
+            // A session pinned to a proxy: its connections are a domain of
+            // their own (see `crate::proxy`).
+            key.push('#');
+            key.push_str(&route.0);
+        }
         Ok(Dest { key })
     }
 
@@ -367,7 +373,7 @@ impl Client {
         validated: bool,
         limits: Limits,
     ) -> Result<Response, Error> {
-        let dest = self.dest(req.uri())?;
+        let dest = self.dest(req.uri(), req.extensions().get())?;
         let (parts, body) = req.into_parts();
         let url = parts.uri.clone();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -507,10 +513,24 @@ impl Client {
             };
             tries += 1;
             let addrs = pool.ips(&dest.key);
+            let mut limit = addrs.len().clamp(1, 8);
             // A dial refused by one address may succeed at another: a probe
             // that got 403 has had its IP blacklisted by the pool, so the
             // next dial skips it.
-            let redial = if e.is_blocked() {
+            let redial = if matches!(
+                e,
+                Error::Proxy {
+                    at_target: false,
+                    ..
+                }
+            ) {
+                // The proxy failed and is set aside: a connection that may
+                // take any proxy of the list goes through the next one; a
+                // pinned one has no other.
+                let proxies = pool.connector().tls().proxies().len();
+                limit = proxies.min(8);
+                !dest.key.contains('#') && proxies > 1
+            } else if e.is_blocked() {
                 addrs
                     .iter()
                     .any(|a| !pool.is_blocked_for(&dest.key, a.ip()))
@@ -521,7 +541,7 @@ impl Client {
                 // the next dial goes to another address.
                 crate::pool::is_address_failure(&e)
             };
-            if redial && tries < addrs.len().clamp(1, 8) {
+            if redial && tries < limit {
                 tracing::debug!(domain = %dest.key, error = %e, "hotpool: dialing the next address");
                 continue;
             }
@@ -536,6 +556,12 @@ impl Client {
         I: IntoIterator<Item = IpAddr>,
     {
         self.inner.pool.set_ips(key, ips);
+    }
+
+    /// What each proxy has done: tunnels, failures, whether it is skipped
+    /// now (the client's list first, then proxies only sessions use).
+    pub fn proxies(&self) -> Vec<crate::proxy::ProxyStats> {
+        self.inner.pool.connector().tls().proxies().stats()
     }
 
     /// The pool underneath: blacklist, addresses, per-domain handles.

@@ -44,6 +44,8 @@ pub struct HttpConnection {
     pub(super) read: Arc<AtomicU64>,
     pub(super) target: Target,
     pub(super) profile: Arc<str>,
+    /// The proxy it goes through, by name.
+    pub(super) proxy: Option<Arc<str>>,
     pub(super) accept_language: HeaderValue,
     pub(super) requests: u64,
     /// A throttle the validation probe asked for, not yet passed on to the
@@ -77,6 +79,11 @@ impl HttpConnection {
     /// The domain and address the connection was dialed to.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The name of the proxy it goes through (`None`: direct).
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
     }
 
     /// The TLS profile whose ClientHello opened it.

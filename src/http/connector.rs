@@ -105,6 +105,7 @@ impl HttpConnector {
     async fn handshake(&self, target: &Target) -> Result<HttpConnection, Error> {
         let tls = self.tls.connect(target).await?;
         let profile: Arc<str> = tls.profile().into();
+        let proxy = tls.proxy().map(Arc::from);
         let h2 = tls.alpn() == Some(b"h2");
         let http2_settings = tls.http2_settings();
         let read = Arc::new(AtomicU64::new(0));
@@ -149,6 +150,7 @@ impl HttpConnector {
             read,
             target: target.clone(),
             profile,
+            proxy,
             accept_language: self.opts.pick_language(),
             requests: 0,
             retry_after: None,

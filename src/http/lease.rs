@@ -33,6 +33,14 @@ impl Lease {
         }
     }
 
+    /// The proxy of the connection, by name.
+    pub(crate) fn proxy(&self) -> Option<&std::sync::Arc<str>> {
+        match self {
+            Lease::Own(c) => c.proxy.as_ref(),
+            Lease::Stream(s) => s.proxy(),
+        }
+    }
+
     /// HTTP/1.1 or HTTP/2.
     pub(crate) fn version(&self) -> Version {
         match self {

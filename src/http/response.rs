@@ -26,6 +26,7 @@ pub struct Response {
     pub(super) url: Uri,
     pub(super) target: Target,
     pub(super) profile: Arc<str>,
+    pub(super) proxy: Option<Arc<str>>,
     pub(super) body: Body,
     /// The URLs requested before `url` (redirects followed).
     pub(super) redirects: Vec<Uri>,
@@ -87,6 +88,7 @@ impl Response {
         }
         let target = conn.target().clone();
         let profile = conn.profile().into();
+        let proxy = conn.proxy().cloned();
         let body = Body::new(
             incoming,
             conn,
@@ -103,6 +105,7 @@ impl Response {
             url,
             target,
             profile,
+            proxy,
             body,
             redirects: Vec::new(),
         })
@@ -142,6 +145,11 @@ impl Response {
     /// The address that answered.
     pub fn remote_addr(&self) -> SocketAddr {
         self.target.addr()
+    }
+
+    /// The name of the proxy its connection goes through (`None`: direct).
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
     }
 
     /// The TLS profile of the connection that carried it.

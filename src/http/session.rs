@@ -2,7 +2,10 @@
 //! client's shared pool.
 
 use super::{cookie::Jar, Client, Response};
-use crate::error::Error;
+use crate::{
+    error::Error,
+    proxy::{Proxy, Route},
+};
 use bytes::Bytes;
 use http::{header::IntoHeaderName, HeaderMap, HeaderValue, Method, Request};
 use std::{fmt, sync::Arc};
@@ -40,6 +43,7 @@ pub struct Session {
     client: Client,
     jar: Arc<Jar>,
     headers: Arc<HeaderMap>,
+    route: Option<Route>,
 }
 
 impl fmt::Debug for Session {
@@ -47,6 +51,7 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("jar", &self.jar)
             .field("headers", &self.headers.len())
+            .field("proxy", &self.route.as_ref().map(|r| &r.0))
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +69,7 @@ impl Client {
             client: self.clone(),
             jar,
             headers: Arc::new(HeaderMap::new()),
+            route: None,
         }
     }
 }
@@ -73,6 +79,16 @@ impl Session {
     /// the same name).
     pub fn header(mut self, name: impl IntoHeaderName, value: HeaderValue) -> Session {
         Arc::make_mut(&mut self.headers).insert(name, value);
+        self
+    }
+
+    /// Pins the session to `proxy`: every connection of its requests goes
+    /// through it, and they are pooled apart from other proxies' (the
+    /// proxy is part of their pool key), so a site sees the session from
+    /// one exit address. The proxy need not be in the client's list.
+    pub fn proxy(mut self, proxy: Proxy) -> Session {
+        let name = self.client.pool().connector().tls().proxies().pin(proxy);
+        self.route = Some(Route(name));
         self
     }
 
@@ -123,17 +139,21 @@ impl Session {
     pub async fn request<B: Into<Bytes>>(&self, req: Request<B>) -> Result<Response, Error> {
         let (parts, body) = req.into_parts();
         let mut req = Request::from_parts(parts, body.into());
-        self.fill(req.headers_mut());
+        self.fill(&mut req);
         self.client.run(req, false, Some(&self.jar)).await
     }
 
     async fn send(&self, method: Method, url: &str, body: Bytes) -> Result<Response, Error> {
         let mut req = self.client.new_request(method, url, body)?;
-        self.fill(req.headers_mut());
+        self.fill(&mut req);
         self.client.run(req, false, Some(&self.jar)).await
     }
 
-    fn fill(&self, headers: &mut HeaderMap) {
+    fn fill(&self, req: &mut Request<Bytes>) {
+        if let Some(route) = &self.route {
+            req.extensions_mut().insert(route.clone());
+        }
+        let headers = req.headers_mut();
         for name in self.headers.keys() {
             if !headers.contains_key(name) {
                 for v in self.headers.get_all(name) {

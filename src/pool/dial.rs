@@ -36,7 +36,10 @@ pub(crate) fn is_address_failure(e: &Error) -> bool {
             || e.is_certificate()
             || e.is_reset()
             || e.is_validation()
-            || e.is_http())
+            || e.is_http()
+            // A proxy that could not reach the target: the address's
+            // failure, not the proxy's.
+            || matches!(e, Error::Proxy { at_target: true, .. }))
 }
 
 impl<C: Connect> Pool<C> {

@@ -2,6 +2,7 @@
 //! proxies.
 
 use super::*;
+use crate::proxy::{Proxy, ProxyChoice};
 
 /// Builds a [`TlsConnector`].
 #[must_use]
@@ -14,6 +15,8 @@ pub struct TlsConnectorBuilder {
     handshake_timeout: Duration,
     max_retries: u32,
     local_addrs: Vec<IpAddr>,
+    proxies: Vec<Proxy>,
+    proxy_choice: ProxyChoice,
 }
 
 impl fmt::Debug for TlsConnectorBuilder {
@@ -39,6 +42,8 @@ impl Default for TlsConnectorBuilder {
             handshake_timeout: Duration::from_secs(10),
             max_retries: 3,
             local_addrs: Vec::new(),
+            proxies: Vec::new(),
+            proxy_choice: ProxyChoice::default(),
         }
     }
 }
@@ -86,7 +91,22 @@ impl TlsConnectorBuilder {
         self
     }
 
-    /// Time allowed for the TCP connect (default 10 s).
+    /// Sends new connections through `proxy` (repeatable: a list, one
+    /// chosen per new connection). See [`proxy`](crate::proxy).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// How a proxy of the list is chosen per new connection (default
+    /// round-robin).
+    pub fn proxy_choice(mut self, choice: ProxyChoice) -> Self {
+        self.proxy_choice = choice;
+        self
+    }
+
+    /// Time allowed for the TCP connect (default 10 s; through a proxy, for
+    /// the connect to the proxy and the tunnel together).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
         self
@@ -179,6 +199,7 @@ impl TlsConnectorBuilder {
             local_addrs: self.local_addrs,
             local_turn: AtomicUsize::new(0),
             closing: Arc::new(AtomicUsize::new(0)),
+            proxies: Arc::new(Proxies::new(self.proxies, self.proxy_choice)),
         })
     }
 }

@@ -8,6 +8,8 @@ pub struct TlsConnection {
     pub(super) stream: TlsStream<TcpStream>,
     pub(super) profile: Arc<str>,
     pub(super) http2: Http2Settings,
+    /// The proxy it was tunnelled through, by name.
+    pub(super) proxy: Option<Arc<str>>,
 }
 
 impl TlsConnection {
@@ -20,6 +22,13 @@ impl TlsConnection {
     /// agreed h2).
     pub fn http2_settings(&self) -> Http2Settings {
         self.http2
+    }
+
+    /// The name of the proxy it goes through (see
+    /// [`Proxy::name`](crate::proxy::Proxy::name)); `None` for a direct
+    /// connection.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
     }
 
     /// The protocol agreed by ALPN, if any.

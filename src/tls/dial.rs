@@ -18,25 +18,46 @@ impl TlsConnector {
         Some(same[self.local_turn.fetch_add(1, Ordering::Relaxed) % same.len()])
     }
 
-    /// Opens the TCP connection: socket options, optional bind, connect
-    /// within the time-out.
+    /// A TCP connection to `addr` with the profile's socket options and
+    /// the next local address bound (unbound if binding fails), within the
+    /// connect time-out (`Err(Elapsed)` past it). Direct dials and dials to
+    /// a proxy both come here.
+    pub(crate) async fn tcp_to(
+        &self,
+        addr: SocketAddr,
+        profile: &Profile,
+    ) -> Result<io::Result<TcpStream>, tokio::time::error::Elapsed> {
+        let socket = match self.local_for(addr.ip()) {
+            Some(local) => match socket(addr, profile, Some(local)) {
+                Ok(s) => Ok(s),
+                Err(e) => {
+                    tracing::warn!(%local, %addr, error = %e, "hotpool: binding the local address failed; dialing unbound");
+                    socket(addr, profile, None)
+                }
+            },
+            None => socket(addr, profile, None),
+        };
+        let socket = match socket {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        tokio::time::timeout(self.connect_timeout, socket.connect(addr)).await
+    }
+
+    /// The time allowed for a TCP connect (and, through a proxy, for the
+    /// tunnel to open).
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Opens the TCP connection to the target itself.
     pub(super) async fn dial_tcp(
         &self,
         target: &Target,
         profile: &Profile,
     ) -> Result<TcpStream, Error> {
         let addr = target.addr();
-        let socket = match self.local_for(addr.ip()) {
-            Some(local) => match socket(addr, profile, Some(local)) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(%local, %addr, error = %e, "hotpool: binding the local address failed; dialing unbound");
-                    socket(addr, profile, None).map_err(|e| connect_error(target, e))?
-                }
-            },
-            None => socket(addr, profile, None).map_err(|e| connect_error(target, e))?,
-        };
-        match tokio::time::timeout(self.connect_timeout, socket.connect(addr)).await {
+        match self.tcp_to(addr, profile).await {
             Ok(Ok(tcp)) => Ok(tcp),
             Ok(Err(e)) => Err(connect_error(target, e)),
             Err(_) => Err(Error::ConnectTimeout {

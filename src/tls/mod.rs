@@ -40,6 +40,8 @@ pub enum ProfileChoice {
     Fixed(String),
 }
 
+use crate::proxy::{self, Proxies};
+
 mod builder;
 mod connection;
 mod dial;
@@ -77,6 +79,8 @@ pub struct TlsConnector {
     local_turn: AtomicUsize,
     /// close_notify tasks in flight.
     closing: Arc<AtomicUsize>,
+    /// Proxies new connections go through (none: direct).
+    proxies: Arc<Proxies>,
 }
 
 impl fmt::Debug for TlsConnector {
@@ -143,11 +147,35 @@ impl TlsConnector {
         }
     }
 
+    /// The proxy a new connection to `target` goes through: the one its
+    /// route names, else one of the list, else none (a direct dial).
+    fn proxy_for(&self, target: &Target) -> Result<Option<Arc<proxy::Entry>>, Error> {
+        match target.route() {
+            Some(name) => match self.proxies.by_name(name) {
+                Some(e) => Ok(Some(e)),
+                None => Err(Error::Proxy {
+                    proxy: name.to_owned(),
+                    target: Some(target.clone()),
+                    at_target: false,
+                    reason: "no proxy of that name is known to the connector".into(),
+                }),
+            },
+            None => Ok(self.proxies.choose()),
+        }
+    }
+
+    /// The proxies: the list and the pinned ones.
+    pub(crate) fn proxies(&self) -> &Arc<Proxies> {
+        &self.proxies
+    }
+
     async fn attempt(&self, target: &Target, built: &Built) -> Result<TlsConnection, Failure> {
-        let tcp = self
-            .dial_tcp(target, &built.profile)
-            .await
-            .map_err(Failure::Fatal)?;
+        let via = self.proxy_for(target).map_err(Failure::Fatal)?;
+        let tcp = match &via {
+            None => self.dial_tcp(target, &built.profile).await,
+            Some(e) => proxy::open(self, &self.proxies, e, target, &built.profile).await,
+        }
+        .map_err(Failure::Fatal)?;
         built.dials.fetch_add(1, Ordering::Relaxed);
         let name = ServerName::try_from(target.domain().to_string()).map_err(|e| {
             Failure::Fatal(Error::invalid_config(
@@ -163,6 +191,7 @@ impl TlsConnector {
                     stream,
                     profile: built.profile.name_arc().clone(),
                     http2: built.profile.http2_settings(),
+                    proxy: via.map(|e| e.proxy.name_arc().clone()),
                 })
             }
             Ok(Err(e)) => classify(target, built.profile.name_arc(), e),

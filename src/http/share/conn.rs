@@ -45,6 +45,7 @@ pub(crate) struct SharedConn {
     sender: http2::SendRequest<ReqBody>,
     target: Target,
     profile: Arc<str>,
+    proxy: Option<Arc<str>>,
     accept_language: HeaderValue,
     /// Whether the connection had carried requests before it was shared.
     reused: bool,
@@ -84,6 +85,7 @@ impl SharedConn {
             sender: sender.clone(),
             target: conn.target().clone(),
             profile: conn.profile().into(),
+            proxy: conn.proxy.clone(),
             accept_language: conn.accept_language().clone(),
             reused,
             pooled: Mutex::new(Some(conn)),
@@ -211,6 +213,11 @@ impl Stream {
     /// The connection's TLS profile.
     pub(crate) fn profile(&self) -> &str {
         &self.conn.profile
+    }
+
+    /// The proxy of the connection, by name.
+    pub(crate) fn proxy(&self) -> Option<&Arc<str>> {
+        self.conn.proxy.as_ref()
     }
 
     /// The `Accept-Language` of the connection.
