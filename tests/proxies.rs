@@ -5,111 +5,20 @@
 //! the profile's pinned one), a wrong password is a proxy error that does
 //! not show it, a dead proxy is skipped, and a session pinned to a proxy
 //! has connections of its own.
+#[path = "proxy_support/site.rs"]
+mod proxy_site;
 mod proxy_support;
 mod tls_support;
 
-use bytes::Bytes;
-use hotpool::{fingerprint::ClientHello, http, proxy::Proxy, Client, ClientBuilder, ProfileChoice};
-use http::{header, Request, Response};
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hotpool::{fingerprint::ClientHello, proxy::Proxy};
+use proxy_site::{builder, client, get_ok, site, site_ip, A};
 use proxy_support::{connect_proxy, socks5_proxy, ProxyServer};
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{
-        atomic::{AtomicUsize, Ordering::Relaxed},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, sync::atomic::Ordering::Relaxed};
 use tls_support::Ca;
 use tokio::net::TcpListener;
 
-const A: &str = "a.proxy.test";
 /// tests/tls_profiles.rs pins this JA4 for `tls13-h1` on a direct dial.
 const TLS13_H1_JA4: &str = "t13d0310h1_55b375c5d22e_76ad8fd2bde2";
-
-struct Site {
-    port: u16,
-    handshakes: Arc<AtomicUsize>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl Site {
-    fn url(&self, host: &str, path: &str) -> String {
-        format!("https://{host}:{}{path}", self.port)
-    }
-}
-
-fn site_ip() -> IpAddr {
-    IpAddr::from([127, 0, 0, 2])
-}
-
-/// An HTTPS site on 127.0.0.2 for `A` and `d0..d7.proxy.test`, answering
-/// every path with the Host it was asked for.
-async fn site(ca: &Ca) -> Site {
-    let names: Vec<String> = std::iter::once(A.to_owned())
-        .chain((0..8).map(|i| format!("d{i}.proxy.test")))
-        .collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(ca.server_config(&names)));
-    let listener = TcpListener::bind((site_ip(), 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handshakes = Arc::new(AtomicUsize::new(0));
-    let hs = handshakes.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let (acceptor, hs) = (acceptor.clone(), hs.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                hs.fetch_add(1, Relaxed);
-                let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
-                    let host = req.headers()[header::HOST].to_str().unwrap().to_owned();
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(host))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
-    Site {
-        port,
-        handshakes,
-        _task: task,
-    }
-}
-
-fn builder(ca: &Ca) -> ClientBuilder {
-    Client::builder()
-        .add_root_certificate(ca.cert())
-        .profile_choice(ProfileChoice::Fixed("tls13-h1".into()))
-        .max_conns_per_domain(1)
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
-}
-
-fn client(b: ClientBuilder) -> Client {
-    let c = b.build().unwrap();
-    c.set_ips(A, [site_ip()]);
-    for i in 0..8 {
-        c.set_ips(&format!("d{i}.proxy.test"), [site_ip()]);
-    }
-    c
-}
-
-async fn get_ok(client: &Client, url: &str) -> hotpool::Response {
-    let resp = client.get(url).await.unwrap();
-    assert_eq!(resp.status(), 200, "{url}");
-    resp
-}
 
 fn ja4_of(p: &ProxyServer, i: usize) -> String {
     let hellos = p.seen.hellos.lock().unwrap();
