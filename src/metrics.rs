@@ -22,7 +22,10 @@
 //! `hotpool_profile_dials_total{profile}`); gauges are
 //! `hotpool_connections`, `hotpool_idle`, `hotpool_in_use`,
 //! `hotpool_dialing`, `hotpool_waiting`, `hotpool_blacklisted`,
-//! `hotpool_reuse_ratio`. Series carry no per-domain label: a crawler's
+//! `hotpool_reuse_ratio`, and the seed's metrics: `hotpool_healthy_connections`,
+//! `hotpool_healthy_ratio`, `hotpool_success_ratio`, `hotpool_recycle_ratio`
+//! and `hotpool_recycle_latency_seconds` (the average time from a put to
+//! the connection's next lend). Series carry no per-domain label: a crawler's
 //! domains are too many for a metrics backend.
 
 use crate::stats::Stats;
@@ -60,6 +63,12 @@ pub fn export(stats: &Stats) {
     gauge!("hotpool_waiting").set(stats.waiting as f64);
     gauge!("hotpool_blacklisted").set(stats.blacklisted as f64);
     gauge!("hotpool_reuse_ratio").set(stats.reuse_rate());
+    // The seed's metrics.
+    gauge!("hotpool_healthy_connections").set(t.healthy as f64);
+    gauge!("hotpool_healthy_ratio").set(stats.healthy_ratio());
+    gauge!("hotpool_success_ratio").set(stats.success_rate());
+    gauge!("hotpool_recycle_ratio").set(stats.recycle_rate());
+    gauge!("hotpool_recycle_latency_seconds").set(stats.avg_recycle_latency().as_secs_f64());
     for p in &stats.profiles {
         counter!("hotpool_profile_dials_total", "profile" => p.name.to_string()).absolute(p.dials);
     }

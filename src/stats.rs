@@ -64,6 +64,13 @@ pub struct DomainStats {
     /// Probes that failed (the connection was closed; a 403 also
     /// blacklisted its IP).
     pub probe_failures: u64,
+    /// Live connections that are healthy: no error counted against them,
+    /// within `max_lifetime`, and (idle ones) within `idle_timeout`.
+    pub healthy: u64,
+    /// The time reused connections sat idle between a put and their next
+    /// lend, summed over every hit (see
+    /// [`avg_recycle_latency`](DomainStats::avg_recycle_latency)).
+    pub recycle_wait: std::time::Duration,
 }
 
 impl DomainStats {
@@ -75,6 +82,29 @@ impl DomainStats {
     /// Returns to the queue ÷ all returns (0 when nothing was returned).
     pub fn recycle_rate(&self) -> f64 {
         ratio(self.puts_recycled, self.puts_recycled + self.puts_discarded)
+    }
+
+    /// Healthy ÷ live connections (1 when there is none: nothing is
+    /// unhealthy).
+    pub fn healthy_ratio(&self) -> f64 {
+        if self.connections == 0 {
+            1.0
+        } else {
+            ratio(self.healthy, self.connections)
+        }
+    }
+
+    /// The seed's average recycle latency: how long a returned connection
+    /// waited, on average, from its put to its next lend (zero before the
+    /// first reuse).
+    pub fn avg_recycle_latency(&self) -> std::time::Duration {
+        match u32::try_from(self.hits) {
+            Ok(0) => std::time::Duration::ZERO,
+            Ok(n) => self.recycle_wait / n,
+            Err(_) => std::time::Duration::from_secs_f64(
+                self.recycle_wait.as_secs_f64() / self.hits as f64,
+            ),
+        }
     }
 
     pub(crate) fn add(&mut self, o: &DomainStats) {
@@ -99,6 +129,8 @@ impl DomainStats {
         self.swept += o.swept;
         self.probes += o.probes;
         self.probe_failures += o.probe_failures;
+        self.healthy += o.healthy;
+        self.recycle_wait += o.recycle_wait;
     }
 }
 
@@ -301,6 +333,32 @@ impl Stats {
     /// Returns to the queue ÷ all returns over the whole pool.
     pub fn recycle_rate(&self) -> f64 {
         self.total.recycle_rate()
+    }
+
+    /// Healthy ÷ live connections over the whole pool (see
+    /// [`DomainStats::healthy`]).
+    pub fn healthy_ratio(&self) -> f64 {
+        self.total.healthy_ratio()
+    }
+
+    /// Requests answered (any status) ÷ requests that ended, answered or
+    /// failed (a [`Client`](crate::Client)'s; 0 before the first). A raw
+    /// pool makes no requests: see [`dial_success_rate`](Stats::dial_success_rate).
+    pub fn success_rate(&self) -> f64 {
+        let answered = self.requests.responses.total();
+        ratio(answered, answered + self.requests.failures.total())
+    }
+
+    /// Dials that made a connection ÷ dials that ended.
+    pub fn dial_success_rate(&self) -> f64 {
+        let t = &self.total;
+        ratio(t.created, t.created + t.dial_failures)
+    }
+
+    /// The average time from a put to the connection's next lend over the
+    /// whole pool (see [`DomainStats::avg_recycle_latency`]).
+    pub fn avg_recycle_latency(&self) -> std::time::Duration {
+        self.total.avg_recycle_latency()
     }
 
     /// The snapshot of one domain, if the pool knows it.

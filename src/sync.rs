@@ -65,6 +65,13 @@ pub(crate) mod unmodeled {
                 .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
 
+        /// Adds `n` under the same single-writer rule as `inc_owned`.
+        #[inline]
+        pub(crate) fn add_owned(&self, n: u64) {
+            self.0
+                .store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        }
+
         /// Subtracts one, under the same single-writer rule as `inc_owned`.
         #[inline]
         pub(crate) fn dec_owned(&self) {

@@ -49,6 +49,14 @@ fn a_short_crawl_answers_everything_reuses_and_blacklists_the_403_address() {
     assert!(blocked[0].starts_with("127.0.0.11 ("), "{s}");
     assert!(s["tls_handshakes"].as_u64().unwrap() < 100, "{s}");
     assert!(s["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{s}");
+    let seed = &s["seed_metrics"];
+    assert_eq!(seed["success_rate"], 1.0, "{s}");
+    assert!(seed["healthy_ratio"].as_f64().unwrap() > 0.5, "{s}");
+    assert!(
+        seed["avg_recycle_latency_ms"].as_f64().unwrap() >= 0.0,
+        "{s}"
+    );
+    assert_eq!(seed["reuse_rate"], s["reuse_rate"], "{s}");
 }
 
 #[test]

@@ -108,3 +108,50 @@ async fn sweep_closes_expired_idle_connections() {
     assert_eq!(pool.sweep_idle(), (1, 1));
     assert_eq!(pool.stats().total.connections, 1);
 }
+
+#[tokio::test]
+async fn the_seeds_metrics_healthy_ratio_and_recycle_latency() {
+    let (clock, mock) = Clock::mock();
+    let pool = Pool::builder()
+        .idle_timeout(Duration::from_secs(60))
+        .max_errors(5)
+        .clock(clock)
+        .build(Dummy::new())
+        .unwrap();
+    pool.set_ips(DOMAIN, [ip(2)]);
+    let s = pool.stats();
+    assert_eq!(s.healthy_ratio(), 1.0, "no connection, none unhealthy");
+    assert_eq!(s.avg_recycle_latency(), Duration::ZERO);
+    // Two connections; one put back, then lent again after 4 s and 8 s.
+    let a = pool.get(DOMAIN).await.unwrap();
+    let mut b = pool.get(DOMAIN).await.unwrap();
+    drop(a);
+    mock.increment(Duration::from_secs(4));
+    let a = pool.get(DOMAIN).await.unwrap();
+    assert!(Pooled::is_reused(&a));
+    drop(a);
+    mock.increment(Duration::from_secs(8));
+    let a = pool.get(DOMAIN).await.unwrap();
+    let s = pool.stats();
+    assert_eq!(s.total.hits, 2);
+    let avg = s.avg_recycle_latency();
+    assert!(
+        avg.abs_diff(Duration::from_secs(6)) < Duration::from_millis(1),
+        "(4 s + 8 s) / 2 reuses: {avg:?}"
+    );
+    assert_eq!((s.total.connections, s.total.healthy), (2, 2));
+    // An error counted against one: healthy 1 of 2.
+    b.mark_error();
+    drop(b);
+    let s = pool.stats();
+    assert_eq!(s.total.healthy, 1, "{:?}", s.total);
+    assert_eq!(s.healthy_ratio(), 0.5);
+    // A lent connection is not idling: still healthy 61 s on.
+    mock.increment(Duration::from_secs(61));
+    assert_eq!(pool.stats().total.healthy, 1);
+    // Returned, then idle past the limit: not lendable, not healthy.
+    drop(a);
+    assert_eq!(pool.stats().total.healthy, 1);
+    mock.increment(Duration::from_secs(61));
+    assert_eq!(pool.stats().total.healthy, 0);
+}

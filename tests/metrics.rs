@@ -55,6 +55,17 @@ async fn stats_and_histograms_reach_the_recorder() {
     assert_eq!(value("hotpool_request_seconds_count"), 2.0);
     assert_eq!(value("hotpool_wait_seconds_count"), 1.0);
     assert!(value("hotpool_wait_seconds_sum") > 0.0);
+    // The seed's metrics: both requests answered (a 404 is an answer), the
+    // one connection healthy.
+    assert_eq!(value("hotpool_success_ratio"), 1.0);
+    assert_eq!(value("hotpool_healthy_connections"), 1.0);
+    assert_eq!(value("hotpool_healthy_ratio"), 1.0);
+    let stats = client.stats();
+    assert_eq!(value("hotpool_recycle_ratio"), stats.recycle_rate());
+    assert_eq!(
+        value("hotpool_recycle_latency_seconds"),
+        stats.avg_recycle_latency().as_secs_f64()
+    );
     assert_eq!(
         value("hotpool_profile_dials_total{profile=\"classic-h2\"}"),
         1.0

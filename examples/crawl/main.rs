@@ -159,6 +159,15 @@ impl Run {
                 "peak_per_connection": self.stats.streams.peak_per_connection,
                 "resent": self.stats.streams.resent,
             },
+            "seed_metrics": {
+                "healthy_connections": self.stats.total.healthy,
+                "connections": self.stats.total.connections,
+                "healthy_ratio": self.stats.healthy_ratio(),
+                "success_rate": self.stats.success_rate(),
+                "avg_recycle_latency_ms": ms(self.stats.avg_recycle_latency()),
+                "reuse_rate": self.stats.reuse_rate(),
+                "recycle_rate": self.stats.recycle_rate(),
+            },
             "blacklisted": self.blacklisted(),
             "proxies": self.proxies.iter().map(|p| serde_json::json!({
                 "name": p.name, "tunnels": p.tunnels, "failures": p.failures,
@@ -388,6 +397,17 @@ fn print_summary(runs: &[Run]) {
             } else {
                 r.blacklisted().join(", ")
             }
+        );
+        let st = &r.stats;
+        println!(
+            "  seed metrics: {} of {} connections healthy ({:.1}%), success {:.1}%, recycle latency {:.2} ms (put to next lend), reuse {:.1}%, recycle {:.1}%",
+            st.total.healthy,
+            st.total.connections,
+            st.healthy_ratio() * 100.0,
+            st.success_rate() * 100.0,
+            st.avg_recycle_latency().as_secs_f64() * 1e3,
+            st.reuse_rate() * 100.0,
+            st.recycle_rate() * 100.0,
         );
         for p in &r.proxies {
             println!(

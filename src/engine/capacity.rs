@@ -58,6 +58,7 @@ impl<T: Send + 'static> Domain<T> {
                 last_used: now,
             })),
             reuses: Counter::default(),
+            idle_before_reuse: Counter::default(),
             recycled: Counter::default(),
             id: pool.next_id.fetch_add(1, unmodeled::Ordering::Relaxed),
             created: now,

@@ -133,6 +133,9 @@ pub(crate) struct Meta {
     pub(super) addr_epoch: unmodeled::AtomicU64,
     /// Lends from the idle queue (owner-written).
     pub(super) reuses: Counter,
+    /// Ticks its reuses waited idle: from each put to the next lend (the
+    /// seed's recycle latency), summed by the lender.
+    pub(super) idle_before_reuse: Counter,
     /// Returns to the idle queue (owner-written).
     pub(super) recycled: Counter,
     // --- off the hot path -------------------------------------------------

@@ -48,6 +48,7 @@ pub(super) struct Registry {
     pub(super) metas: Vec<Arc<Meta>>,
     pub(super) reuses: u64,
     pub(super) recycled: u64,
+    pub(super) idle_before_reuse: u64,
 }
 
 /// One domain (pool key): its idle queue, capacity and waiters.
@@ -246,11 +247,30 @@ impl<T: Send + 'static> Domain<T> {
         let reg = lock(&self.registry);
         let mut hits = reg.reuses;
         let mut recycled = reg.recycled;
+        let mut waited = reg.idle_before_reuse;
         let mut in_use = 0;
+        let mut healthy = 0;
+        let s = &self.pool.settings;
+        let now = self.pool.ticker.now();
+        let (idle_limit, life_limit) = (
+            Settings::get_u64(&s.idle_ticks),
+            Settings::get_u64(&s.lifetime_ticks),
+        );
         for m in &reg.metas {
             hits += m.reuses.get();
             recycled += m.recycled.get();
-            in_use += u64::from(state::in_use(m.state.load(Ordering::Relaxed)));
+            waited += m.idle_before_reuse.get();
+            let w = m.state.load(Ordering::Relaxed);
+            in_use += u64::from(state::in_use(w));
+            // Healthy: no error counted against it, within its lifetime,
+            // and (when idle) within the idle limit — lendable as it is.
+            let fresh_enough =
+                state::in_use(w) || now.saturating_sub(state::last_used(w)) <= idle_limit;
+            healthy += u64::from(
+                state::errors(w) == 0
+                    && now.saturating_sub(m.created) <= life_limit
+                    && fresh_enough,
+            );
         }
         let connections = reg.metas.len() as u64;
         drop(reg);
@@ -281,6 +301,8 @@ impl<T: Send + 'static> Domain<T> {
             swept: c.swept.get(),
             probes: c.probes.get(),
             probe_failures: c.probe_failures.get(),
+            healthy,
+            recycle_wait: state::duration_from(waited),
         }
     }
 

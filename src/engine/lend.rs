@@ -27,6 +27,9 @@ impl<T: Send + 'static> Domain<T> {
                         .state
                         .store(state::with_in_use(word, true), Ordering::Relaxed);
                     slot.meta.reuses.inc_owned();
+                    slot.meta
+                        .idle_before_reuse
+                        .add_owned(now.saturating_sub(state::last_used(word)));
                     return Some(slot);
                 }
                 Some(reason) => self.close_slot(slot, reason),
@@ -197,6 +200,7 @@ impl<T: Send + 'static> Domain<T> {
         }
         reg.reuses += meta.reuses.get();
         reg.recycled += meta.recycled.get();
+        reg.idle_before_reuse += meta.idle_before_reuse.get();
     }
 
     /// Gives back one unit of domain and pool capacity and wakes waiters.
@@ -274,6 +278,9 @@ impl<T: Send + 'static> Domain<T> {
                         .state
                         .store(state::with_in_use(word, true), Ordering::Relaxed);
                     slot.meta.reuses.inc_owned();
+                    slot.meta
+                        .idle_before_reuse
+                        .add_owned(now.saturating_sub(state::last_used(word)));
                     found = Some(slot);
                 }
                 Some(reason) => self.close_slot(slot, reason),

@@ -312,7 +312,24 @@ impl Client {
             timeout,
             max_size: self.inner.max_body_size,
         };
-        let exec = self.follow(req, validated, limits, jar);
+        // The request's span: the pool's events (lend, dial, validation,
+        // retry, block) happen inside it; the connection's fields are
+        // recorded once it is lent (`execute`), the outcome at the end.
+        let span = tracing::debug_span!(
+            "hotpool.request",
+            method = %req.method(),
+            url = %redacted(&uri),
+            domain = tracing::field::Empty,
+            addr = tracing::field::Empty,
+            profile = tracing::field::Empty,
+            version = tracing::field::Empty,
+            proxy = tracing::field::Empty,
+            reused = tracing::field::Empty,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let exec =
+            tracing::Instrument::instrument(self.follow(req, validated, limits, jar), span.clone());
         let r = match tokio::time::timeout_at(limits.deadline.into(), exec).await {
             Ok(r) => r,
             Err(_) => Err(Error::RequestTimeout {
@@ -322,6 +339,14 @@ impl Client {
         };
         #[cfg(feature = "metrics")]
         crate::metrics::record_request(start.elapsed());
+        if !span.is_disabled() {
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            span.record("latency_ms", ms);
+            if let Ok(resp) = &r {
+                span.record("status", resp.status().as_u16());
+                tracing::debug!(parent: &span, status = resp.status().as_u16(), latency_ms = ms, "hotpool: response");
+            }
+        }
         match &r {
             Ok(resp) => c.response(resp.status, start.elapsed()),
             Err(e) => {
@@ -384,6 +409,19 @@ impl Client {
         loop {
             let conn = self.lease(&dest, fresh).await?;
             let reused = conn.is_reused();
+            let span = tracing::Span::current();
+            if !span.is_disabled() {
+                let t = conn.target();
+                span.record("domain", dest.key.as_str())
+                    .record("addr", tracing::field::display(t.addr()))
+                    .record("profile", conn.profile())
+                    .record("version", tracing::field::debug(conn.version()))
+                    .record("reused", reused);
+                if let Some(p) = conn.proxy() {
+                    span.record("proxy", &**p);
+                }
+                tracing::debug!(reused, "hotpool: lent");
+            }
             let mut flight = InFlight(Some(conn));
             if let Err(e) = flight.conn().ready().await {
                 // Nothing was sent: taking another connection is no retry.

@@ -138,6 +138,11 @@ impl<C: Connect> Pool<C> {
         let timeout = self.inner.shared.settings.connect_timeout();
         let connecting = self.inner.connector.connect(&target);
         #[cfg(not(loom))]
+        let connecting = tracing::Instrument::instrument(
+            connecting,
+            tracing::debug_span!("hotpool.dial", domain = %d.key(), addr = %target.addr()),
+        );
+        #[cfg(not(loom))]
         let result = match tokio::time::timeout(timeout, connecting).await {
             Ok(r) => r,
             Err(_) => Err(Error::ConnectTimeout {

@@ -46,6 +46,29 @@ impl<C: Connect> Pool<C> {
     /// It then sweeps expired blacklist entries. Results are counted in
     /// [`Stats`](crate::Stats) (`swept`, `probes`, `probe_failures`) and traced.
     pub async fn sweep_now(&self) -> SweepReport {
+        use tracing::{field::Empty, Instrument};
+        let span = tracing::debug_span!(
+            "hotpool.sweep",
+            domains = Empty,
+            kept = Empty,
+            closed = Empty,
+            probed = Empty,
+            probe_failures = Empty,
+            resolved = Empty,
+            refilled = Empty,
+        );
+        let r = self.sweep_round().instrument(span.clone()).await;
+        span.record("domains", r.domains)
+            .record("kept", r.kept)
+            .record("closed", r.closed)
+            .record("probed", r.probed)
+            .record("probe_failures", r.probe_failures)
+            .record("resolved", r.resolved)
+            .record("refilled", r.refilled);
+        r
+    }
+
+    async fn sweep_round(&self) -> SweepReport {
         let shared = &self.inner.shared;
         let settings = &shared.settings;
         let mut report = SweepReport::default();
