@@ -81,6 +81,9 @@ pub struct Config {
     /// wakes among the tasks waiting for one: [`Wake::One`] (default) or
     /// [`Wake::Broadcast`].
     pub wake: Wake,
+    /// How a dial picks among a domain's usable addresses:
+    /// [`AddressChoice::Score`] (default) or [`AddressChoice::RoundRobin`].
+    pub address_choice: AddressChoice,
 }
 
 impl Default for Config {
@@ -109,6 +112,45 @@ impl Default for Config {
             negative_dns_ttl: Duration::from_secs(30),
             allow_private_addresses: false,
             wake: Wake::One,
+            address_choice: AddressChoice::Score,
+        }
+    }
+}
+
+/// How a dial picks among a domain's usable addresses (`address_choice` in
+/// the configuration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddressChoice {
+    /// By score (`"score"`, the default): of two addresses drawn at random,
+    /// the one with the lower cost — its connect and handshake latency
+    /// (an average of its recent dials) plus a penalty for its recent
+    /// failures, both fading with a 30 s half-life since they were last
+    /// measured, so that an address left alone is tried again. One dial in
+    /// twenty goes to a random address instead, to keep measuring the
+    /// others. A slow or flaky address gets fewer new connections, a
+    /// recovered one wins its share back.
+    #[default]
+    Score,
+    /// Each address in turn (`"round-robin"`).
+    RoundRobin,
+}
+
+impl AddressChoice {
+    /// The configuration spelling: `"score"` or `"round-robin"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressChoice::Score => "score",
+            AddressChoice::RoundRobin => "round-robin",
+        }
+    }
+
+    /// Parses the configuration spelling.
+    pub fn parse(s: &str) -> Option<AddressChoice> {
+        match s {
+            "score" => Some(AddressChoice::Score),
+            "round-robin" => Some(AddressChoice::RoundRobin),
+            _ => None,
         }
     }
 }

@@ -41,14 +41,16 @@ mod sync;
 mod tls;
 
 pub use crate::{
-    config::{Config, Wake, MAX_BLOCK_DOMAINS, MAX_CONNS, MAX_CONNS_PER_DOMAIN, MAX_DIALS},
+    config::{
+        AddressChoice, Config, Wake, MAX_BLOCK_DOMAINS, MAX_CONNS, MAX_CONNS_PER_DOMAIN, MAX_DIALS,
+    },
     connect::{Connect, Target},
     error::{BoxError, Error},
     pool::{Builder, DomainHandle, Pool},
     pooled::Pooled,
     stats::{
-        ConnectionInfo, DomainStats, Failures, ProfileStats, RequestStats, Stats, StatusClasses,
-        StreamStats,
+        AddressInfo, ConnectionInfo, DomainStats, Failures, ProfileStats, RequestStats, Stats,
+        StatusClasses, StreamStats,
     },
 };
 

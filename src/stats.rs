@@ -169,6 +169,32 @@ pub struct ConnectionInfo {
     pub lends: u64,
     /// Errors marked on it.
     pub errors: u8,
+    /// Its address's record: score, dials, failures, blocked.
+    pub address: AddressInfo,
+}
+
+/// One address of a domain and how it has served, from
+/// [`Pool::addresses`](crate::Pool::addresses) and in each
+/// [`ConnectionInfo`]. See [`AddressChoice`](crate::AddressChoice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddressInfo {
+    /// The IP and port.
+    pub addr: std::net::SocketAddr,
+    /// Its score as a cost now (lower is better): the faded average dial
+    /// latency plus 250 ms per unit of recent failures.
+    pub cost: std::time::Duration,
+    /// Its average dial latency (connect, handshake, validation), if a
+    /// dial to it ever succeeded.
+    pub latency: Option<std::time::Duration>,
+    /// Dials to it (this pool's, while it is in the domain's list).
+    pub dials: u64,
+    /// Those that failed.
+    pub failures: u64,
+    /// Blacklisted for this domain (or for all) now.
+    pub blocked: bool,
+    /// Set aside after failing (skipped while other addresses serve).
+    pub set_aside: bool,
 }
 
 /// A point-in-time snapshot of the pool: totals and one entry per domain.

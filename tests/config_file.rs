@@ -32,6 +32,7 @@ fn the_example_file_parses_to_the_defaults() {
 fn every_key_round_trips() {
     let mut c = ClientConfig::default();
     let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    c.pool.address_choice = hotpool::AddressChoice::RoundRobin;
     c.pool.max_conns = 321;
     c.pool.max_conns_per_domain = 7;
     c.pool.wait_timeout = Duration::from_millis(1500);

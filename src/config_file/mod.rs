@@ -229,6 +229,7 @@ const POOL_KEYS: &[&str] = &[
     "negative_dns_ttl",
     "allow_private_addresses",
     "wake",
+    "address_choice",
 ];
 const BLACKLIST_KEYS: &[&str] = &["ttl", "allow", "deny", "block_ip_after_domains"];
 const TLS_KEYS: &[&str] = &[

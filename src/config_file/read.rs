@@ -55,6 +55,18 @@ impl ClientConfig {
                     .and_then(crate::Wake::parse)
                     .ok_or_else(|| bad("pool.wake", v, "must be \"one\" or \"broadcast\""))?;
             }
+            if let Some(v) = s.get("address_choice") {
+                p.address_choice = v
+                    .as_str()
+                    .and_then(crate::AddressChoice::parse)
+                    .ok_or_else(|| {
+                        bad(
+                            "pool.address_choice",
+                            v,
+                            "must be \"score\" or \"round-robin\"",
+                        )
+                    })?;
+            }
         }
         if let Some(s) = Section::new(&root, "blacklist", BLACKLIST_KEYS)? {
             s.duration("ttl", &mut c.pool.blacklist_ttl)?;

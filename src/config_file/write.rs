@@ -45,6 +45,10 @@ impl ClientConfig {
             Value::Boolean(p.allow_private_addresses),
         );
         pool.insert("wake".into(), Value::String(p.wake.as_str().into()));
+        pool.insert(
+            "address_choice".into(),
+            Value::String(p.address_choice.as_str().into()),
+        );
         let mut blacklist = Table::new();
         blacklist.insert("ttl".into(), dur(p.blacklist_ttl));
         blacklist.insert("allow".into(), strs(&p.allow_ips));

@@ -61,9 +61,11 @@ impl<T: Send + 'static> Domain<T> {
         (&self.host, self.port)
     }
 
-    /// The next address to dial, round-robin, skipping retired and
-    /// blacklisted ones, and those set aside after failing (unless no
-    /// other is left). `Err(None)`: the domain has no address;
+    /// The next address to dial, skipping retired and blacklisted ones,
+    /// and those set aside after failing (unless no other is left): by
+    /// score among the usable ones (see [`score`](super::score)), or in
+    /// turn with `AddressChoice::RoundRobin` (and in the loom models, which
+    /// must be deterministic). `Err(None)`: the domain has no address;
     /// `Err(Some(ip))`: every address is blacklisted (`ip` is one of them).
     pub(crate) fn next_addr(&self) -> Result<Arc<Addr>, Option<IpAddr>> {
         let ips = self.ips.load();
@@ -72,6 +74,31 @@ impl<T: Send + 'static> Domain<T> {
             return Err(None);
         }
         let now = self.pool.ticker.now();
+        if n > 1 && !cfg!(loom) && !self.pool.settings.round_robin() {
+            // The usable addresses' indices; a domain's list is short, and
+            // a long one is scored on its first 64.
+            let mut usable = [0usize; 64];
+            let mut k = 0;
+            for (i, a) in ips.iter().enumerate().take(usable.len()) {
+                if !a.is_retired() && !a.is_blocked(now) && !a.is_aside(now) {
+                    usable[k] = i;
+                    k += 1;
+                }
+            }
+            if k > 0 {
+                // Addresses never dialed go first, in turn: each is
+                // measured early (and the first dials spread as
+                // round-robin does).
+                let start = self.rr.fetch_add(1, unmodeled::Ordering::Relaxed);
+                let new = (0..k)
+                    .map(|i| usable[(start + i) % k])
+                    .find(|&i| ips[i].score.dials().0 == 0);
+                let i = new.unwrap_or_else(|| super::score::pick(&ips, &usable[..k], now));
+                return Ok(ips[i].clone());
+            }
+            // None usable: the round below finds the blocked one to name,
+            // or the address whose time aside ends first.
+        }
         let start = self.rr.fetch_add(1, unmodeled::Ordering::Relaxed);
         let mut blocked = None;
         let mut aside: Option<&Arc<Addr>> = None;
@@ -184,6 +211,12 @@ impl<T: Send + 'static> Domain<T> {
             self.bump_addr_epoch();
             self.sweep();
         }
+    }
+
+    /// Each current address's record.
+    pub(crate) fn address_infos(&self) -> Vec<crate::stats::AddressInfo> {
+        let now = self.pool.ticker.now();
+        self.ips.load().iter().map(|a| a.info(now)).collect()
     }
 
     /// The current addresses.

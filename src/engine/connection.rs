@@ -70,6 +70,8 @@ pub(crate) struct Addr {
     pub(super) aside_until: unmodeled::AtomicU64,
     /// Dial failures in a row (0 after a success).
     pub(super) fails: unmodeled::AtomicU64,
+    /// The dial score (see [`score`](super::score)).
+    pub(crate) score: super::score::Score,
 }
 
 impl Addr {
@@ -80,6 +82,7 @@ impl Addr {
             blocked_until: unmodeled::AtomicU64::new(blocked_until),
             aside_until: unmodeled::AtomicU64::new(0),
             fails: unmodeled::AtomicU64::new(0),
+            score: super::score::Score::default(),
         })
     }
 
@@ -97,6 +100,20 @@ impl Addr {
         if self.fails.load(unmodeled::Ordering::Relaxed) != 0 {
             self.fails.store(0, unmodeled::Ordering::Relaxed);
             self.aside_until.store(0, unmodeled::Ordering::Relaxed);
+        }
+    }
+
+    /// Its record for snapshots.
+    pub(crate) fn info(&self, now: u64) -> crate::stats::AddressInfo {
+        let (dials, failures) = self.score.dials();
+        crate::stats::AddressInfo {
+            addr: self.addr,
+            cost: Duration::from_micros(self.score.cost(now).min(1e15) as u64),
+            latency: self.score.latency(),
+            dials,
+            failures,
+            blocked: self.is_blocked(now),
+            set_aside: self.is_aside(now),
         }
     }
 

@@ -216,6 +216,7 @@ impl<T: Send + 'static> Domain<T> {
                 in_use: st.in_use,
                 lends,
                 errors: st.errors,
+                address: m.addr.info(now),
             });
         }
     }

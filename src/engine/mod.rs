@@ -67,6 +67,7 @@ mod connection;
 mod domain;
 mod lend;
 mod map;
+pub(crate) mod score;
 mod settings;
 mod signal;
 mod sweep;

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(super) probe_timeout_ns: unmodeled::AtomicU64,
     pub(super) negative_dns_ttl_ns: unmodeled::AtomicU64,
     pub(super) wake: unmodeled::AtomicU8,
+    /// `AddressChoice::Score` (0) or `RoundRobin` (1).
+    pub(super) round_robin: unmodeled::AtomicBool,
     pub(super) default_port: u16,
 }
 
@@ -59,6 +61,7 @@ impl Settings {
             probe_timeout_ns: nanos(c.probe_timeout).into(),
             negative_dns_ttl_ns: nanos(c.negative_dns_ttl).into(),
             wake: c.wake.to_bits().into(),
+            round_robin: (c.address_choice == crate::config::AddressChoice::RoundRobin).into(),
             default_port: c.default_port,
         }
     }
@@ -91,6 +94,16 @@ impl Settings {
         self.probe_timeout_ns.store(nanos(c.probe_timeout), o);
         self.negative_dns_ttl_ns.store(nanos(c.negative_dns_ttl), o);
         self.wake.store(c.wake.to_bits(), o);
+        self.round_robin.store(
+            c.address_choice == crate::config::AddressChoice::RoundRobin,
+            o,
+        );
+    }
+
+    /// Whether dials take addresses in turn rather than by score.
+    #[inline]
+    pub(crate) fn round_robin(&self) -> bool {
+        self.round_robin.load(unmodeled::Ordering::Relaxed)
     }
 
     /// Whom a unit made available wakes.

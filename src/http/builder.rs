@@ -224,6 +224,13 @@ impl ClientBuilder {
         self
     }
 
+    /// See [`Config::address_choice`] (default
+    /// [`AddressChoice::Score`](crate::AddressChoice::Score)).
+    pub fn address_choice(mut self, choice: crate::AddressChoice) -> Self {
+        self.pool = self.pool.address_choice(choice);
+        self
+    }
+
     /// See [`Config::wake`] (default [`Wake::One`](crate::Wake::One)).
     pub fn wake(mut self, wake: crate::Wake) -> Self {
         self.pool = self.pool.wake(wake);

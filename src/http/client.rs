@@ -596,6 +596,12 @@ impl Client {
         self.inner.pool.set_ips(key, ips);
     }
 
+    /// Each address of `domain` and how it has served (see
+    /// [`Pool::addresses`]).
+    pub fn addresses(&self, domain: &str) -> Vec<crate::AddressInfo> {
+        self.inner.pool.addresses(domain)
+    }
+
     /// What each proxy has done: tunnels, failures, whether it is skipped
     /// now (the client's list first, then proxies only sessions use).
     pub fn proxies(&self) -> Vec<crate::proxy::ProxyStats> {

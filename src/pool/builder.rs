@@ -163,6 +163,13 @@ impl Builder {
         self
     }
 
+    /// See [`Config::address_choice`] (default
+    /// [`AddressChoice::Score`](crate::AddressChoice::Score)).
+    pub fn address_choice(mut self, choice: crate::AddressChoice) -> Self {
+        self.config.address_choice = choice;
+        self
+    }
+
     /// See [`Config::wake`] (default [`Wake::One`](crate::Wake::One)).
     pub fn wake(mut self, wake: crate::Wake) -> Self {
         self.config.wake = wake;

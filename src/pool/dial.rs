@@ -136,6 +136,7 @@ impl<C: Connect> Pool<C> {
             .blacklist
             .sweep_if_due(shared.ticker.now(), BLACKLIST_SWEEP_TICKS);
         let timeout = self.inner.shared.settings.connect_timeout();
+        let started = shared.ticker.now();
         let connecting = self.inner.connector.connect(&target);
         #[cfg(not(loom))]
         let connecting = tracing::Instrument::instrument(
@@ -160,6 +161,11 @@ impl<C: Connect> Pool<C> {
         match result {
             Ok(conn) => {
                 addr.dial_succeeded();
+                let now = shared.ticker.now();
+                addr.score.succeeded(
+                    crate::state::duration_from(now.saturating_sub(started)),
+                    now,
+                );
                 if self.inner.shared.is_closed() {
                     self.inner.connector.close(conn);
                     d.count_miss();
@@ -176,6 +182,7 @@ impl<C: Connect> Pool<C> {
                     // that the next dials (this request's next try among
                     // them) go to the domain's other addresses.
                     addr.dial_failed(shared.ticker.now());
+                    addr.score.failed(shared.ticker.now());
                 }
                 if let Error::Blocked { ip, .. } = e {
                     // The connector found the address refusing us (a

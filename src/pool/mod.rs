@@ -266,6 +266,16 @@ impl<C: Connect> Pool<C> {
             .unwrap_or_else(|| shared.host_addrs(domain))
     }
 
+    /// Each address of `domain` and how it has served: its score (as a
+    /// cost), average dial latency, dials, failures, whether it is blocked
+    /// or set aside now. Empty for a domain the pool does not know.
+    pub fn addresses(&self, domain: &str) -> Vec<crate::stats::AddressInfo> {
+        self.inner
+            .shared
+            .with_known(domain, |d| d.address_infos())
+            .unwrap_or_default()
+    }
+
     /// Closes the pool: idle connections are closed, waiting tasks fail with
     /// [`Error::Closed`], later `get`s fail with it, and lent connections are
     /// closed when they are returned. Idempotent.
