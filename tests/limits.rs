@@ -109,3 +109,46 @@ async fn many_tasks_never_exceed_limits() {
     assert_eq!(s.total.gets, 24 * 50);
     assert_eq!(s.total.created, s.total.connections + s.total.closed);
 }
+
+#[tokio::test]
+async fn a_broad_crawl_at_the_pool_limit_evicts_the_others_idle_connections() {
+    // 2,000 domains, each touched once, through a pool of 20: every new
+    // domain past the 20th closes another domain's idle connection. The
+    // domains that no longer hold a connection are not where eviction
+    // looks (src/engine/map.rs, `active`): the pool ends with 20
+    // connections on 20 domains.
+    let dummy = Dummy::new();
+    let pool = hotpool::Pool::builder()
+        .max_conns(20)
+        .max_conns_per_domain(2)
+        .wait_timeout(Duration::from_millis(500))
+        .build(dummy.clone())
+        .unwrap();
+    let n = 2_000;
+    for i in 0..n {
+        let d = format!("d{i}.test");
+        pool.set_ips(&d, [ip(2)]);
+        let c = pool.get(&d).await.unwrap();
+        drop(c);
+    }
+    let s = pool.stats();
+    assert_eq!(s.total.connections, 20, "never more than max_conns");
+    assert_eq!(s.total.created, n as u64);
+    assert_eq!(s.total.closed, n as u64 - 20, "one eviction per new domain");
+    let holding: Vec<&str> = s
+        .domains
+        .iter()
+        .filter(|d| d.connections > 0)
+        .map(|d| &*d.domain)
+        .collect();
+    assert_eq!(holding.len(), 20, "one connection each on 20 domains");
+    assert!(
+        holding.contains(&format!("d{}.test", n - 1).as_str()),
+        "the last domain keeps the connection it just returned"
+    );
+    // Back to a domain evicted long ago: dialed afresh, evicting again.
+    let c = pool.get("d0.test").await.unwrap();
+    assert!(!hotpool::Pooled::is_reused(&c));
+    drop(c);
+    assert_eq!(pool.stats().total.connections, 20);
+}

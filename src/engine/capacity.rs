@@ -68,7 +68,13 @@ impl<T: Send + 'static> Domain<T> {
             profile: pool.driver.profile(&conn),
             dialed_for_lend: lent,
         });
-        lock(&this.registry).metas.push(meta.clone());
+        {
+            let mut reg = lock(&this.registry);
+            reg.metas.push(meta.clone());
+            if reg.metas.len() == 1 {
+                pool.activate(this);
+            }
+        }
         this.counters.created.inc();
         if lent {
             this.counters.fresh.inc();

@@ -83,6 +83,9 @@ pub(crate) struct Domain<T: Send + 'static> {
     pub(super) port: u16,
     /// The key's route (after `#`), handed to the connector in each target.
     pub(super) route: Option<StdArc<str>>,
+    /// Its index in the pool's list of domains with live connections
+    /// (`usize::MAX`: not in it); read and written under that list's lock.
+    pub(super) active_at: unmodeled::AtomicUsize,
     pub(super) live: AtomicUsize,
     pub(super) ips: SwapCell<Vec<Arc<Addr>>>,
     pub(super) ips_update: Mutex<()>,
@@ -150,6 +153,7 @@ impl<T: Send + 'static> Domain<T> {
             host,
             port,
             route: crate::key::split_route(key).1.map(StdArc::from),
+            active_at: unmodeled::AtomicUsize::new(usize::MAX),
             hash,
             idle: Box::new(crate::idle::Idle::new(Settings::get_usize(
                 &pool.settings.max_per_domain,

@@ -197,6 +197,9 @@ impl<T: Send + 'static> Domain<T> {
         let mut reg = lock(&self.registry);
         if let Some(i) = reg.metas.iter().position(|m| Arc::ptr_eq(m, meta)) {
             reg.metas.swap_remove(i);
+            if reg.metas.is_empty() {
+                self.pool.deactivate(self);
+            }
         }
         reg.reuses += meta.reuses.get();
         reg.recycled += meta.recycled.get();

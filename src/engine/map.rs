@@ -43,11 +43,34 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(crate) driver: StdArc<dyn Driver<T>>,
     pub(super) next_id: unmodeled::AtomicU64,
     pub(super) evict_cursor: unmodeled::AtomicUsize,
+    /// The domains that have live connections, for eviction: a domain joins
+    /// when its first connection registers and leaves when its last
+    /// unregisters (both on the dial and close paths, under the domain's
+    /// registry lock, then this one; never the other way round). Its
+    /// position is kept in `Domain::active_at`, under this lock.
+    pub(super) active: Mutex<Vec<Arc<Domain<T>>>>,
     pub(crate) blacklist: Blacklist,
     /// Addresses set per host (`set_ips`): they apply to the host on every
     /// port, to domains made later too. Also serialises making a domain
     /// with setting a host's addresses, so that neither misses the other.
-    pub(super) host_ips: Mutex<HashMap<StdArc<str>, Vec<IpAddr>>>,
+    pub(super) host_ips: Mutex<HashMap<StdArc<str>, Host<T>>>,
+}
+
+/// A host's addresses (if `set_ips` gave them) and its domains (one per
+/// port and route it was asked for): `set_ips` reaches them without a walk
+/// of every domain.
+pub(super) struct Host<T: Send + 'static> {
+    ips: Option<Vec<IpAddr>>,
+    domains: Vec<Arc<Domain<T>>>,
+}
+
+impl<T: Send + 'static> Default for Host<T> {
+    fn default() -> Self {
+        Host {
+            ips: None,
+            domains: Vec::new(),
+        }
+    }
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -67,6 +90,7 @@ impl<T: Send + 'static> Shared<T> {
             driver,
             next_id: unmodeled::AtomicU64::new(0),
             evict_cursor: unmodeled::AtomicUsize::new(0),
+            active: Mutex::new(Vec::new()),
             blacklist: Blacklist::new(&config.allow_ips, &config.deny_ips)
                 .with_ranges(&config.deny_ranges),
             host_ips: Mutex::new(HashMap::new()),
@@ -257,6 +281,7 @@ impl<T: Send + 'static> Shared<T> {
         let (_, port) = split_key(&canonical, self.settings.default_port);
         lock(&self.host_ips)
             .get(crate::key::host_of(&canonical))
+            .and_then(|h| h.ips.as_ref())
             .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
             .unwrap_or_default()
     }
@@ -267,11 +292,12 @@ impl<T: Send + 'static> Shared<T> {
         let canonical = this.canonical(key);
         let host = crate::key::host_of(&canonical);
         let mut map = lock(&this.host_ips);
-        map.insert(host.into(), ips.to_vec());
-        for d in this.domains() {
-            if crate::key::host_of(&d.key) == host {
-                d.set_ips(ips);
-            }
+        let entry = map.entry(host.into()).or_default();
+        entry.ips = Some(ips.to_vec());
+        // The host's domains made so far (each port and route), from the
+        // index: O(the host's domains), not O(all domains).
+        for d in &entry.domains {
+            d.set_ips(ips);
         }
         drop(map);
         // The domain of `key` itself, made now if new (it takes the host's
@@ -289,17 +315,25 @@ impl<T: Send + 'static> Shared<T> {
         shard: &SwapCell<Table<T>>,
     ) -> Arc<Domain<T>> {
         let fresh = Arc::new(Domain::new(this, key, hash));
-        let hosts = lock(&this.host_ips);
-        if let Some(ips) = hosts.get(crate::key::host_of(key)) {
+        let mut hosts = lock(&this.host_ips);
+        let host = hosts.entry(crate::key::host_of(key).into()).or_default();
+        if let Some(ips) = &host.ips {
             fresh.set_ips(ips);
         }
+        let mut inserted = false;
         shard.rcu(|table| {
             let mut t = table.clone();
-            if t.find(hash, |d| d.key_is(key)).is_none() {
+            inserted = t.find(hash, |d| d.key_is(key)).is_none();
+            if inserted {
                 t.insert_unique(hash, fresh.clone(), |d| d.hash);
             }
             t
         });
+        if inserted {
+            // Inserts are serialised by this lock: this domain is the
+            // host's from now on.
+            host.domains.push(fresh.clone());
+        }
         // A domain made while the pool closes (see `close`): read under
         // the same lock as close's store.
         let closing = this.closed.load(Ordering::Acquire);
@@ -339,21 +373,55 @@ impl<T: Send + 'static> Shared<T> {
 
     /// The pool limit blocks `except`: close one idle connection of another
     /// domain to make room. Returns whether one was closed.
+    ///
+    /// Only domains with live connections are looked at (`active`), from a
+    /// cursor that moves on with each eviction: the cost depends on how
+    /// many domains hold connections (at most `max_conns`), not on how many
+    /// the pool has seen — a broad crawl at the pool limit no longer walks
+    /// every domain ever touched for each new one.
     pub(super) fn evict_idle(&self, except: &Domain<T>) -> bool {
-        let start = self.evict_cursor.fetch_add(1, unmodeled::Ordering::Relaxed);
-        for i in 0..SHARDS {
-            let table = self.shards[(start + i) % SHARDS].load();
-            for d in table.iter() {
+        let found = {
+            let active = lock(&self.active);
+            let n = active.len();
+            let start = self.evict_cursor.fetch_add(1, unmodeled::Ordering::Relaxed);
+            (0..n).find_map(|i| {
+                let d = &active[(start + i) % n.max(1)];
                 if std::ptr::eq(&**d, except) {
-                    continue;
+                    return None;
                 }
-                if let Some(slot) = d.idle.pop() {
-                    d.close_slot(slot, Reason::Evicted);
-                    return true;
-                }
+                d.idle.pop().map(|slot| (d.clone(), slot))
+            })
+        };
+        // Closed outside the lock: closing unregisters, which may take it.
+        match found {
+            Some((d, slot)) => {
+                d.close_slot(slot, Reason::Evicted);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `d` has its first live connection.
+    pub(super) fn activate(&self, d: &Arc<Domain<T>>) {
+        let mut active = lock(&self.active);
+        if d.active_at.load(unmodeled::Ordering::Relaxed) == usize::MAX {
+            d.active_at
+                .store(active.len(), unmodeled::Ordering::Relaxed);
+            active.push(d.clone());
+        }
+    }
+
+    /// `d` has no live connection left.
+    pub(super) fn deactivate(&self, d: &Domain<T>) {
+        let mut active = lock(&self.active);
+        let i = d.active_at.swap(usize::MAX, unmodeled::Ordering::Relaxed);
+        if i < active.len() && std::ptr::eq(&*active[i], d) {
+            active.swap_remove(i);
+            if let Some(moved) = active.get(i) {
+                moved.active_at.store(i, unmodeled::Ordering::Relaxed);
             }
         }
-        false
     }
 
     /// Wakes every waiter of every domain and of the pool: a limit was
@@ -388,6 +456,13 @@ impl<T: Send + 'static> Shared<T> {
         self.close();
         for shard in self.shards.iter() {
             shard.store(Arc::new(Table::new()));
+        }
+        for host in lock(&self.host_ips).values_mut() {
+            host.domains.clear();
+        }
+        let active = std::mem::take(&mut *lock(&self.active));
+        for d in &active {
+            d.active_at.store(usize::MAX, unmodeled::Ordering::Relaxed);
         }
     }
 
