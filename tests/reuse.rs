@@ -88,7 +88,11 @@ async fn take_detaches_and_frees_capacity() {
 #[tokio::test]
 async fn ports_in_keys_and_round_robin() {
     let dummy = Dummy::new();
-    let pool = Pool::builder().build(dummy.clone()).unwrap();
+    // Round-robin, not the default choice by score (tests/address_scores.rs).
+    let pool = Pool::builder()
+        .address_choice(hotpool::AddressChoice::RoundRobin)
+        .build(dummy.clone())
+        .unwrap();
     let key = "example.test:8443";
     pool.set_ips(key, [ip(2), ip(3)]);
     assert_eq!(

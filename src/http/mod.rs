@@ -10,6 +10,7 @@ mod builder;
 mod client;
 pub(crate) mod connection;
 mod connector;
+mod controls;
 pub mod cookie;
 mod counters;
 mod decode;
